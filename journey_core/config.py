@@ -1,0 +1,277 @@
+"""The pipeline config: one YAML file, one typed model, validated at load.
+
+A bad config fails in `load_config` with a message naming the key and the problem, never deep
+inside a run.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+#: Canonical fields a source may map or fix. `email` and `phone` are hashed at ingest.
+CANONICAL_FIELDS = (
+    "event_id",
+    "occurred_at",
+    "channel",
+    "touchpoint",
+    "event_type",
+    "customer_id",
+    "anonymous_id",
+    "account_id",
+    "email",
+    "phone",
+    "revenue",
+    "nps_score",
+    "csat_score",
+    "ces_score",
+    "rated_touchpoint",
+)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|days?|hours?|minutes?|seconds?)\s*$")
+_UNIT_SECONDS = {"s": 1, "sec": 1, "second": 1, "seconds": 1, "m": 60, "min": 60, "minute": 60,
+                 "minutes": 60, "h": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400,
+                 "days": 86400}
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the file, the key and the problem."""
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Read `30m`, `1 h`, `7 days`, `90s` or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration (examples: 30m, 1h, 7 days, 90s)")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"{value!r} must be a positive duration")
+    return timedelta(seconds=seconds)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimestampSpec(_Model):
+    """How a source writes `occurred_at`.
+
+    format: `iso8601`, `epoch_s`, `epoch_ms`, or a strptime pattern such as `%d/%m/%Y %H:%M`.
+    timezone: the IANA zone of naive times (times with an offset keep their own).
+    """
+
+    format: str = "iso8601"
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)")
+        return value
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in ("iso8601", "epoch_s", "epoch_ms") and "%" not in value:
+            raise ValueError(
+                f"{value!r} is not a timestamp format: use iso8601, epoch_s, epoch_ms "
+                "or a strptime pattern"
+            )
+        return value
+
+
+class SourceConfig(_Model):
+    """One exporting system: where its files are and how its fields map to the canonical event.
+
+    A source whose files already use canonical column names needs only name, path and format.
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    path: str
+    format: Literal["csv", "ndjson", "parquet"]
+    fields: dict[str, str] = {}
+    constants: dict[str, str] = {}
+    touchpoint_prefix: str = ""
+    timestamp: TimestampSpec = TimestampSpec()
+    event_types: dict[str, str] = {}
+    #: Unmapped fields holding personal data (an invited friend's email, ...): properties keep
+    #: only their salted hash.
+    pii_fields: list[str] = []
+
+    @field_validator("fields", "constants")
+    @classmethod
+    def _canonical_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(CANONICAL_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown canonical field(s) {unknown}; allowed: {', '.join(CANONICAL_FIELDS)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _no_field_both_mapped_and_fixed(self) -> SourceConfig:
+        both = sorted(set(self.fields) & set(self.constants))
+        if both:
+            raise ValueError(f"{both} is both mapped in `fields` and fixed in `constants`")
+        return self
+
+    def source_field(self, canonical: str) -> str | None:
+        """The source column feeding a canonical field (its own name when not remapped)."""
+        if canonical in self.constants:
+            return None
+        return self.fields.get(canonical, canonical)
+
+
+class IdentityConfig(_Model):
+    """Identity stitching and hashing of emails and phone numbers."""
+
+    salt_env: str = "JOURNEYS_HASH_SALT"
+    #: Used only when the variable named by `salt_env` is unset; fine for samples, not production.
+    default_salt: str = "journeys-development-salt"
+
+
+class StageRule(_Model):
+    """Events matching every given condition get `stage` (a null stage means: no stage).
+
+    Each condition is a value or a list of values; an omitted condition matches anything.
+    """
+
+    stage: str | None
+    channel: list[str] | None = None
+    event_type: list[str] | None = None
+    touchpoint: list[str] | None = None
+
+    @field_validator("channel", "event_type", "touchpoint", mode="before")
+    @classmethod
+    def _as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class StagesConfig(_Model):
+    """Stage names in funnel order and the rules that tag events (first matching rule wins)."""
+
+    order: list[str] = ["awareness", "consideration", "conversion", "retention", "advocacy"]
+    conversion: str = "conversion"
+    rules: list[StageRule] = []
+
+    @model_validator(mode="after")
+    def _rules_name_known_stages(self) -> StagesConfig:
+        if len(set(self.order)) != len(self.order) or not self.order:
+            raise ValueError("`order` must list distinct stage names")
+        if self.conversion not in self.order:
+            raise ValueError(f"conversion stage {self.conversion!r} is not in `order`")
+        for i, rule in enumerate(self.rules):
+            if rule.stage is not None and rule.stage not in self.order:
+                raise ValueError(f"rules[{i}].stage {rule.stage!r} is not in `order` {self.order}")
+        return self
+
+
+class AbandonmentRule(_Model):
+    """A session with a `start` event is an attempt, completed by a `complete` event in the
+    session or within `window` after the session's last start event."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    start: str
+    complete: str
+    window: timedelta
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        window = parse_duration(value)
+        if window.total_seconds() != int(window.total_seconds()):
+            raise ValueError(f"{value!r} must be a whole number of seconds")
+        return window
+
+
+def _default_abandonment() -> list[AbandonmentRule]:
+    return [
+        AbandonmentRule(name="cart", start="add_to_cart", complete="purchase", window="24h"),
+        AbandonmentRule(name="checkout", start="checkout_start", complete="purchase", window="1h"),
+    ]
+
+
+class KpiConfig(_Model):
+    """Which event type is a survey answer (surveys are rated, never rate themselves)."""
+
+    survey_event_type: str = "survey_response"
+
+
+class Config(_Model):
+    """The whole pipeline config; relative source paths resolve against `base_dir`."""
+
+    sources: list[SourceConfig]
+    identity: IdentityConfig = IdentityConfig()
+    session_timeout: timedelta = timedelta(minutes=30)
+    journey_timeout: timedelta = timedelta(days=30)
+    stages: StagesConfig = StagesConfig()
+    abandonment: list[AbandonmentRule] = Field(default_factory=_default_abandonment)
+    kpis: KpiConfig = KpiConfig()
+    base_dir: Path = Path(".")
+
+    @field_validator("session_timeout", "journey_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; repeated: {dupes}")
+        if not self.sources:
+            raise ValueError("`sources` must list at least one source")
+        if self.journey_timeout < self.session_timeout:
+            raise ValueError("`journey_timeout` must be at least `session_timeout`")
+        rule_names = [r.name for r in self.abandonment]
+        if len(set(rule_names)) != len(rule_names):
+            raise ValueError("abandonment rule names must be unique")
+        return self
+
+    def source_files(self, source: SourceConfig) -> list[Path]:
+        """The source's files, in sorted path order (the order they are loaded in)."""
+        pattern = Path(source.path)
+        base = pattern.parent if pattern.is_absolute() else self.base_dir / pattern.parent
+        return sorted(p for p in base.glob(pattern.name) if p.is_file())
+
+
+def _format_error(path: Path, error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{key}: {message}")
+    return f"{path}: invalid config: " + "; ".join(problems)
+
+
+def load_config(path: str | Path) -> Config:
+    """Load and validate a YAML config; raise ConfigError naming the key and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the config must be a mapping with a `sources` key")
+    raw["base_dir"] = str(path.resolve().parent / raw.get("base_dir", "."))
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(path, exc)) from None

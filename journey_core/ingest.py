@@ -1,0 +1,463 @@
+"""Ingest: every source file becomes canonical events, rejects, and a ledger row.
+
+Rules:
+- every record read ends up loaded, rejected (verbatim, with the reason), or counted as a
+  duplicate of an event_id already loaded; the ledger row says so per file;
+- a file whose content hash is in the ledger is skipped (the same file is never loaded twice);
+- each file is committed in one transaction with its events, rejects and ledger row;
+- emails and phone numbers are hashed with a salt here and never stored raw.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from journey_core.config import Config, SourceConfig
+from journey_core.schema import FILE_LEDGER, INGESTED_EVENTS, REJECTED_EVENTS
+from journey_core.warehouse import ensure_tables, scalar
+
+IDENTIFIERS = ("customer_id", "anonymous_id", "email", "phone")
+SCORE_RANGES = {"nps_score": (0, 10), "csat_score": (1, 5), "ces_score": (1, 7)}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?\d{6,15}$")
+
+
+class IngestError(RuntimeError):
+    """A file that cannot be read at all; the message names the file and the problem."""
+
+
+class RecordRejected(ValueError):
+    """A record that cannot be loaded: `reason` is its failure type, the message the detail."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass
+class FileResult:
+    path: str
+    source: str
+    read: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    skipped: bool = False
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.loaded + self.rejected + self.duplicates
+
+
+@dataclass
+class IngestSummary:
+    files: list[FileResult] = field(default_factory=list)
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(f, attr) for f in self.files if not f.skipped)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    number: int
+    raw: str
+    fields: dict[str, Any] | None  # None when the record could not be parsed
+    problem: str = ""
+
+
+# --- reading files -----------------------------------------------------------------------------
+
+
+def _read_csv(path: Path, text: str) -> Iterator[RawRecord]:
+    lines = text.splitlines(keepends=True)
+    reader = csv.reader(io.StringIO(text), strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise IngestError(f"{path}: unreadable CSV header: {exc}") from None
+    seen = reader.line_num
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raw = "".join(lines[seen:reader.line_num]).rstrip("\r\n")
+            first, seen = seen + 1, reader.line_num
+            yield RawRecord(first, raw, None, f"unparseable CSV: {exc}")
+            continue
+        first, seen = seen + 1, reader.line_num
+        raw = "".join(lines[first - 1:seen]).rstrip("\r\n")
+        if not row:  # a blank line is not a record
+            continue
+        if len(row) != len(header):
+            yield RawRecord(first, raw, None,
+                            f"has {len(row)} fields, the header has {len(header)}")
+            continue
+        yield RawRecord(first, raw, {k: (v if v != "" else None) for k, v in zip(header, row)})
+
+
+def _csv_header(text: str) -> list[str]:
+    try:
+        return next(csv.reader(io.StringIO(text)))
+    except (StopIteration, csv.Error):
+        return []
+
+
+def _read_ndjson(text: str) -> Iterator[RawRecord]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield RawRecord(number, line, None, f"not valid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        if not isinstance(value, dict):
+            yield RawRecord(number, line, None, "is not a JSON object")
+            continue
+        yield RawRecord(number, line, value)
+
+
+def _read_parquet(path: Path) -> Iterator[RawRecord]:
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise IngestError(f"{path}: unreadable Parquet file: {exc}") from None
+    for number, row in enumerate(table.to_pylist(), start=1):
+        yield RawRecord(number, json.dumps(row, default=str, ensure_ascii=False), row)
+
+
+def _columns(source: SourceConfig, path: Path, text: str | None) -> set[str] | None:
+    """The file's column names, where the format has a header (CSV, Parquet)."""
+    if source.format == "csv":
+        return set(_csv_header(text or ""))
+    if source.format == "parquet":
+        try:
+            return set(pq.read_schema(path).names)
+        except (pa.ArrowException, OSError) as exc:
+            raise IngestError(f"{path}: unreadable Parquet file: {exc}") from None
+    return None
+
+
+# --- normalizing one record --------------------------------------------------------------------
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    text = value if isinstance(value, str) else (
+        json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+    text = text.strip()
+    return text or None
+
+
+def parse_timestamp(value: Any, fmt: str, zone: str) -> datetime:
+    """Read a timestamp in the source's format; naive times are in `zone`. Returns UTC."""
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        text = _text(value)
+        if text is None:
+            raise ValueError("is empty")
+        if fmt in ("epoch_s", "epoch_ms"):
+            number = float(text)
+            parsed = datetime.fromtimestamp(number / (1000 if fmt == "epoch_ms" else 1), UTC)
+        elif fmt == "iso8601":
+            parsed = datetime.fromisoformat(text)
+        else:
+            parsed = datetime.strptime(text, fmt)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(zone))
+    return parsed.astimezone(UTC)
+
+
+def normalize_email(value: str) -> str:
+    email = value.strip().lower()
+    if not _EMAIL.match(email):
+        raise ValueError(f"{value!r} is not an email address")
+    return email
+
+
+def normalize_phone(value: str) -> str:
+    phone = re.sub(r"[\s\-().\/]", "", value)
+    if phone.startswith("00"):
+        phone = "+" + phone[2:]
+    if not _PHONE.match(phone):
+        raise ValueError(f"{value!r} is not a phone number")
+    return phone
+
+
+def salted_hash(salt: str, value: str) -> str:
+    return hashlib.sha256(f"{salt}|{value}".encode()).hexdigest()
+
+
+def _score(name: str, value: Any) -> int | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        raise RecordRejected("bad_value", f"{name} {text!r} is not a number") from None
+    low, high = SCORE_RANGES[name]
+    if number != int(number) or not low <= number <= high:
+        raise RecordRejected("out_of_range", f"{name} {text} is outside {low}-{high}")
+    return int(number)
+
+
+@dataclass(frozen=True)
+class SourceMapper:
+    """Turns one parsed record of `source` into a canonical event (or raises RecordRejected)."""
+
+    source: SourceConfig
+    salt: str
+
+    def column(self, canonical: str) -> str | None:
+        """Source column for a canonical field: its mapping, else the same-named column unless
+        that column is explicitly mapped to another field."""
+        s = self.source
+        if canonical in s.constants:
+            return None
+        if canonical in s.fields:
+            return s.fields[canonical]
+        return None if canonical in s.fields.values() else canonical
+
+    def used_columns(self) -> set[str]:
+        from journey_core.config import CANONICAL_FIELDS
+
+        return {c for f in CANONICAL_FIELDS if (c := self.column(f)) is not None}
+
+    def value(self, record: dict[str, Any], canonical: str) -> Any:
+        if canonical in self.source.constants:
+            return self.source.constants[canonical]
+        col = self.column(canonical)
+        return record.get(col) if col is not None else None
+
+    def required_columns(self) -> dict[str, str]:
+        """Columns that must exist in a file with a header: canonical field -> column."""
+        return {f: c for f in ("occurred_at", "event_type", "channel")
+                if (c := self.column(f)) is not None}
+
+    def to_event(self, rec: RawRecord) -> dict[str, Any]:
+        s, r = self.source, rec.fields or {}
+        event_type = _text(self.value(r, "event_type"))
+        channel = _text(self.value(r, "channel"))
+        for name, val in (("event_type", event_type), ("channel", channel)):
+            if val is None:
+                raise RecordRejected("missing_field", f"{name} is missing")
+        event_type = s.event_types.get(event_type, event_type)
+        try:
+            occurred_at = parse_timestamp(self.value(r, "occurred_at"), s.timestamp.format,
+                                          s.timestamp.timezone)
+        except (ValueError, OverflowError, OSError) as exc:
+            raw_ts = self.value(r, "occurred_at")
+            raise RecordRejected("bad_timestamp",
+                                 f"occurred_at {raw_ts!r} ({s.timestamp.format}): {exc}") from None
+        ids = {k: _text(self.value(r, k)) for k in IDENTIFIERS}
+        if not any(ids.values()):
+            raise RecordRejected("missing_identifier",
+                                 "no customer_id, anonymous_id, email or phone")
+        try:
+            email = ids["email"] and salted_hash(self.salt, normalize_email(ids["email"]))
+            phone = ids["phone"] and salted_hash(self.salt, normalize_phone(ids["phone"]))
+        except ValueError as exc:
+            raise RecordRejected("bad_value", str(exc)) from None
+        revenue_text = _text(self.value(r, "revenue"))
+        try:
+            revenue = float(revenue_text) if revenue_text is not None else None
+        except ValueError:
+            raise RecordRejected("bad_value", f"revenue {revenue_text!r} is not a number") from None
+        if revenue is not None and not math.isfinite(revenue):
+            raise RecordRejected("bad_value", f"revenue {revenue_text!r} is not a finite number")
+        source_id = _text(self.value(r, "event_id"))
+        event_id = f"{s.name}:{source_id or hashlib.sha256(rec.raw.encode()).hexdigest()}"
+        touchpoint = _text(self.value(r, "touchpoint"))
+        if "touchpoint" not in s.constants:
+            touchpoint = (s.touchpoint_prefix + touchpoint) if touchpoint else None
+        used = self.used_columns()
+        return {
+            "event_id": event_id,
+            "occurred_at": occurred_at,
+            "source": s.name,
+            "channel": channel,
+            "touchpoint": touchpoint or f"{channel}/{event_type}",
+            "event_type": event_type,
+            "customer_id": ids["customer_id"],
+            "anonymous_id": ids["anonymous_id"],
+            "account_id": _text(self.value(r, "account_id")),
+            "email_hash": email,
+            "phone_hash": phone,
+            "revenue": revenue,
+            **{name: _score(name, self.value(r, name)) for name in SCORE_RANGES},
+            "rated_touchpoint": _text(self.value(r, "rated_touchpoint")),
+            "record_number": rec.number,
+            "properties": json.dumps(
+                {k: self._property(k, v) for k, v in r.items() if k not in used},
+                default=str, ensure_ascii=False),
+        }
+
+    def _property(self, key: str, value: Any) -> Any:
+        """Properties keep every unmapped field; fields listed as PII keep only a salted hash."""
+        if key in self.source.pii_fields and value is not None:
+            return salted_hash(self.salt, str(value).strip().lower())
+        return value
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def hash_salt(config: Config) -> str:
+    return os.environ.get(config.identity.salt_env) or config.identity.default_salt
+
+
+def _arrow(table_columns: list[str], rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pylist([{c: row.get(c) for c in table_columns} for row in rows],
+                                schema=schema)
+
+
+_TS = pa.timestamp("us", tz="UTC")
+_EVENT_SCHEMA = pa.schema([
+    ("event_id", pa.string()), ("occurred_at", _TS), ("ingested_at", _TS), ("source", pa.string()),
+    ("channel", pa.string()), ("touchpoint", pa.string()), ("event_type", pa.string()),
+    ("customer_id", pa.string()), ("anonymous_id", pa.string()), ("account_id", pa.string()),
+    ("email_hash", pa.string()), ("phone_hash", pa.string()), ("revenue", pa.float64()),
+    ("nps_score", pa.int16()), ("csat_score", pa.int16()), ("ces_score", pa.int16()),
+    ("rated_touchpoint", pa.string()), ("file", pa.string()), ("record_number", pa.int64()),
+    ("properties", pa.string()),
+])
+_REJECT_SCHEMA = pa.schema([
+    ("source", pa.string()), ("file", pa.string()), ("record_number", pa.int64()),
+    ("raw_record", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
+    ("rejected_at", _TS),
+])
+
+
+def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig, path: Path,
+                *, loaded_at: datetime, salt: str) -> FileResult:
+    """Load one file in one transaction; skip it when its content hash is in the ledger."""
+    rel = _display_path(config, path)
+    result = FileResult(path=rel, source=source.name)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IngestError(f"{path}: cannot read file: {exc.strerror}") from None
+    content_hash = hashlib.sha256(data).hexdigest()
+    if scalar(con, "select count(*) from file_ledger where content_hash = ?", [content_hash]):
+        result.skipped = True
+        return result
+    mapper = SourceMapper(source, salt)
+    text = None
+    if source.format in ("csv", "ndjson"):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise IngestError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    columns = _columns(source, path, text)
+    if columns is not None and data:
+        missing = {f: c for f, c in mapper.required_columns().items() if c not in columns}
+        if missing:
+            named = ", ".join(f"{c!r} (for {f})" for f, c in missing.items())
+            raise IngestError(f"{path}: required column(s) missing: {named}")
+    records: Iterator[RawRecord]
+    if source.format == "csv":
+        records = _read_csv(path, text or "")
+    elif source.format == "ndjson":
+        records = _read_ndjson(text or "")
+    else:
+        records = _read_parquet(path)
+
+    events: dict[str, dict[str, Any]] = {}
+    rejects: list[dict[str, Any]] = []
+    for rec in records:
+        result.read += 1
+        try:
+            if rec.fields is None:
+                raise RecordRejected("malformed_record", rec.problem)
+            event = mapper.to_event(rec)
+        except RecordRejected as exc:
+            rejects.append({"source": source.name, "file": rel, "record_number": rec.number,
+                            "raw_record": rec.raw, "reason": exc.reason,
+                            "detail": f"{rel} record {rec.number}: {exc}",
+                            "rejected_at": loaded_at})
+            continue
+        if event["event_id"] in events:
+            result.duplicates += 1
+            continue
+        event.update(ingested_at=loaded_at, file=rel)
+        events[event["event_id"]] = event
+
+    con.execute("begin transaction")
+    try:
+        con.register("_new_events", _arrow(INGESTED_EVENTS.column_names, list(events.values()),
+                                           _EVENT_SCHEMA))
+        already = scalar(
+            con, "select count(*) from _new_events n where exists "
+            "(select 1 from ingested_events e where e.event_id = n.event_id)")
+        con.execute(
+            "insert into ingested_events select * from _new_events n where not exists "
+            "(select 1 from ingested_events e where e.event_id = n.event_id)")
+        con.register("_new_rejects", _arrow(REJECTED_EVENTS.column_names, rejects,
+                                             _REJECT_SCHEMA))
+        con.execute("insert into rejected_events select * from _new_rejects")
+        result.duplicates += already
+        result.loaded = len(events) - already
+        result.rejected = len(rejects)
+        con.execute(
+            f"insert into file_ledger ({', '.join(FILE_LEDGER.column_names)}) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [content_hash, rel, source.name, len(data), loaded_at, result.read, result.loaded,
+             result.rejected, result.duplicates])
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("_new_events")
+        con.unregister("_new_rejects")
+    return result
+
+
+def _display_path(config: Config, path: Path) -> str:
+    """Paths are recorded relative to the config's folder when below it."""
+    try:
+        return path.resolve().relative_to(config.base_dir.resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+def ingest(con: duckdb.DuckDBPyConnection, config: Config, *, loaded_at: datetime | None = None,
+           progress: Any = None) -> IngestSummary:
+    """Load every new file of every source, in source order then sorted path order."""
+    ensure_tables(con, ["ingested_events", "rejected_events", "file_ledger"])
+    loaded_at = loaded_at or datetime.now(UTC)
+    salt = hash_salt(config)
+    summary = IngestSummary()
+    for source in config.sources:
+        files = config.source_files(source)
+        for path in files:
+            result = ingest_file(con, config, source, path, loaded_at=loaded_at, salt=salt)
+            summary.files.append(result)
+            if progress:
+                progress(result)
+    return summary

@@ -1,0 +1,172 @@
+"""The whole pipeline as plain functions; Dagster assets and the CLI both call these.
+
+Steps: ingest -> config tables -> identity (edges, stitch) -> events -> sessions -> journeys ->
+stage transitions, abandonment -> funnel, touchpoint KPIs -> Parquet exports.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from journey_core import identity
+from journey_core.config import Config
+from journey_core.ingest import IngestError, IngestSummary, ingest
+from journey_core.models import load_models, run_model
+from journey_core.schema import PUBLISHED, TABLES
+from journey_core.warehouse import ensure_tables, row_count, scalar
+
+#: Published table -> the models (in order) that build it; `identity_map` is built in Python.
+STEPS: dict[str, tuple[str, ...]] = {
+    "rejected_events": (),
+    "identity_map": ("stg_events", "int_identity_edges"),
+    "identity_conflicts": (),
+    "events": ("int_events_staged", "events"),
+    "sessions": ("sessions",),
+    "journeys": ("journeys",),
+    "stage_transitions": ("stage_transitions",),
+    "abandonment": ("abandonment",),
+    "funnel": ("funnel",),
+    "touchpoint_kpis": ("touchpoint_kpis",),
+}
+
+
+class PipelineError(RuntimeError):
+    """A run that cannot proceed; the message says why in one line."""
+
+
+def check_paths(config: Config) -> None:
+    """Every source's folder must exist before a run starts."""
+    for source in config.sources:
+        folder = Path(source.path).parent
+        folder = folder if folder.is_absolute() else config.base_dir / folder
+        if not folder.is_dir():
+            raise PipelineError(f"source {source.name!r}: folder {folder} does not exist")
+
+
+def load_config_tables(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """Stages, stage rules and abandonment rules as small tables the SQL models join."""
+    stages = config.stages
+    con.register("_stages", pa.table({
+        "stage": stages.order,
+        "stage_rank": pa.array(range(1, len(stages.order) + 1), pa.int32()),
+        "is_conversion": [s == stages.conversion for s in stages.order],
+    }))
+    rows: dict[str, list[Any]] = {"rule_index": [], "stage": [], "channel": [], "event_type": [],
+                                  "touchpoint": []}
+    for index, rule in enumerate(stages.rules, start=1):
+        for channel in rule.channel or [None]:
+            for event_type in rule.event_type or [None]:
+                for touchpoint in rule.touchpoint or [None]:
+                    for key, value in (("rule_index", index), ("stage", rule.stage),
+                                       ("channel", channel), ("event_type", event_type),
+                                       ("touchpoint", touchpoint)):
+                        rows[key].append(value)
+    con.register("_rules", pa.table(rows, schema=pa.schema([
+        ("rule_index", pa.int32()), ("stage", pa.string()), ("channel", pa.string()),
+        ("event_type", pa.string()), ("touchpoint", pa.string())])))
+    con.register("_abandonment", pa.table({
+        "rule": [r.name for r in config.abandonment],
+        "start_event_type": [r.start for r in config.abandonment],
+        "complete_event_type": [r.complete for r in config.abandonment],
+        "window_us": [_micros(r.window) for r in config.abandonment],
+        "window_seconds": [int(r.window.total_seconds()) for r in config.abandonment],
+    }, schema=pa.schema([("rule", pa.string()), ("start_event_type", pa.string()),
+                         ("complete_event_type", pa.string()), ("window_us", pa.int64()),
+                         ("window_seconds", pa.int64())])))
+    try:
+        con.execute("create or replace table cfg_stages as select * from _stages")
+        con.execute("create or replace table cfg_stage_rules as select * from _rules")
+        con.execute("create or replace table cfg_abandonment_rules as select * from _abandonment")
+    finally:
+        for name in ("_stages", "_rules", "_abandonment"):
+            con.unregister(name)
+
+
+def _micros(delta: timedelta) -> int:
+    return round(delta.total_seconds() * 1_000_000)
+
+
+def compute_as_of(con: duckdb.DuckDBPyConnection) -> datetime:
+    """The run's as-of time: the end (next midnight UTC) of the day of the latest event."""
+    latest = scalar(con, "select max(occurred_at) from ingested_events")
+    if latest is None:
+        raise PipelineError("no events were loaded: nothing to build")
+    latest = latest.astimezone(UTC)
+    return datetime(latest.year, latest.month, latest.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def model_params(config: Config, as_of: datetime) -> dict[str, Any]:
+    return {
+        "session_timeout_us": _micros(config.session_timeout),
+        "journey_timeout_us": _micros(config.journey_timeout),
+        "as_of": as_of,
+        "survey_event_type": config.kpis.survey_event_type,
+    }
+
+
+def build_table(con: duckdb.DuckDBPyConnection, table: str, params: dict[str, Any]) -> None:
+    """Run the models behind one published table (its upstream tables must exist)."""
+    models = load_models()
+    for name in STEPS[table]:
+        run_model(con, models[name], params)
+    if table == "identity_map":
+        identity.stitch_identities(con)
+
+
+def export_parquet(con: duckdb.DuckDBPyConnection, table: str, warehouse_dir: Path) -> Path:
+    """Write `<warehouse>/parquet/<table>/` through a staging folder swapped in at the end."""
+    target = warehouse_dir / "parquet" / table
+    staging = warehouse_dir / "parquet" / f".{table}.staging"
+    old = warehouse_dir / "parquet" / f".{table}.old"
+    for folder in (staging, old):
+        shutil.rmtree(folder, ignore_errors=True)
+    staging.mkdir(parents=True)
+    columns = ", ".join(f'"{c}"' for c in TABLES[table].column_names)
+    con.execute(f"copy (select {columns} from \"{table}\") to '{staging / 'data.parquet'}' "
+                "(format parquet, compression zstd)")
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+@dataclass
+class RunResult:
+    ingest: IngestSummary
+    as_of: datetime
+    row_counts: dict[str, int]
+
+
+def run_pipeline(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir: Path, *,
+                 as_of: datetime | None = None,
+                 progress: Callable[[str], None] | None = None) -> RunResult:
+    """Ingest new files, rebuild every published table, and export each to Parquet."""
+    say = progress or (lambda _msg: None)
+    check_paths(config)
+    ensure_tables(con)
+    summary = ingest(con, config, progress=lambda r: say(
+        f"ingest {r.path}: " + ("already loaded, skipped" if r.skipped else
+                                f"{r.read} read, {r.loaded} loaded, {r.rejected} rejected, "
+                                f"{r.duplicates} duplicates")))
+    as_of = as_of or compute_as_of(con)
+    load_config_tables(con, config)
+    params = model_params(config, as_of)
+    counts = {}
+    for table in STEPS:
+        build_table(con, table, params)
+        export_parquet(con, table, warehouse_dir)
+        counts[table] = row_count(con, table)
+        say(f"built {table}: {counts[table]} rows")
+    return RunResult(summary, as_of, counts)
+
+
+__all__ = ["IngestError", "PipelineError", "RunResult", "run_pipeline", "PUBLISHED"]

@@ -1,0 +1,41 @@
+"""The DuckDB warehouse: one file holding internal and published tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from journey_core.schema import TABLES
+
+WAREHOUSE_FILE = "journeys.duckdb"
+
+
+def connect(warehouse_dir: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open `<warehouse_dir>/journeys.duckdb` in UTC, creating the folder when writing."""
+    warehouse_dir = Path(warehouse_dir)
+    if not read_only:
+        warehouse_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(warehouse_dir / WAREHOUSE_FILE), read_only=read_only)
+    # Results must never depend on the host time zone.
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection, names: list[str] | None = None) -> None:
+    """Create the named tables (default: all) with their contract schema when missing."""
+    existing = {row[0] for row in con.execute("select table_name from duckdb_tables()").fetchall()}
+    for name in names or list(TABLES):
+        if name not in existing:
+            con.execute(TABLES[name].ddl())
+
+
+def scalar(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> Any:
+    """First column of the first row (None when no row); the result is fully consumed."""
+    rows = con.execute(query, params or []).fetchall()
+    return rows[0][0] if rows else None
+
+
+def row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return scalar(con, f'select count(*) from "{table}"')

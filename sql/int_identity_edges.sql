@@ -1,0 +1,57 @@
+-- int_identity_edges: one row per (anchor identifier, identifier) pair seen on an event, with
+-- the first event that carried the pair in (occurred_at, event_id) order and how many did.
+-- The anchor paired with itself is included, so every identifier appears. Stitching applies
+-- the links in first-event order, so the earliest link wins when a merge must be refused.
+with identifiers as (
+    -- every identifier of every event, next to the event's anchor
+    select
+        event_id, occurred_at, anchor_type, anchor_value,
+        'customer_id' as identifier_type, customer_id as identifier_value, 1 as priority
+    from stg_events
+    where customer_id is not null
+    union all
+    select
+        event_id, occurred_at, anchor_type, anchor_value,
+        'anonymous_id' as identifier_type, anonymous_id as identifier_value, 2 as priority
+    from stg_events
+    where anonymous_id is not null
+    union all
+    select
+        event_id, occurred_at, anchor_type, anchor_value,
+        'email_hash' as identifier_type, email_hash as identifier_value, 3 as priority
+    from stg_events
+    where email_hash is not null
+    union all
+    select
+        event_id, occurred_at, anchor_type, anchor_value,
+        'phone_hash' as identifier_type, phone_hash as identifier_value, 4 as priority
+    from stg_events
+    where phone_hash is not null
+),
+
+numbered as (
+    -- order the events carrying each pair
+    select
+        *,
+        row_number() over pair_events as pair_event_index,
+        count(*) over (
+            partition by anchor_type, anchor_value, identifier_type, identifier_value
+        ) as events
+    from identifiers
+    window pair_events as (
+        partition by anchor_type, anchor_value, identifier_type, identifier_value
+        order by occurred_at, event_id
+    )
+)
+
+select
+    anchor_type,
+    anchor_value,
+    identifier_type,
+    identifier_value,
+    priority,
+    occurred_at as first_at,
+    event_id as first_event_id,
+    events
+from numbered
+where pair_event_index = 1
