@@ -139,6 +139,28 @@ def export_parquet(con: duckdb.DuckDBPyConnection, table: str, warehouse_dir: Pa
     return target
 
 
+def publish_table(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir: Path,
+                  table: str, *, as_of: datetime | None = None) -> int:
+    """Build one published table from its upstream tables, export it, return its row count."""
+    load_config_tables(con, config)
+    params = model_params(config, as_of or compute_as_of(con))
+    build_table(con, table, params)
+    export_parquet(con, table, warehouse_dir)
+    return row_count(con, table)
+
+
+def ingest_files(con: duckdb.DuckDBPyConnection, config: Config,
+                 progress: Callable[[str], None] | None = None) -> IngestSummary:
+    """Check the source folders, then load every new file."""
+    say = progress or (lambda _msg: None)
+    check_paths(config)
+    ensure_tables(con)
+    return ingest(con, config, progress=lambda r: say(
+        f"ingest {r.path}: " + ("already loaded, skipped" if r.skipped else
+                                f"{r.read} read, {r.loaded} loaded, {r.rejected} rejected, "
+                                f"{r.duplicates} duplicates")))
+
+
 @dataclass
 class RunResult:
     ingest: IngestSummary
@@ -151,22 +173,10 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir: 
                  progress: Callable[[str], None] | None = None) -> RunResult:
     """Ingest new files, rebuild every published table, and export each to Parquet."""
     say = progress or (lambda _msg: None)
-    check_paths(config)
-    ensure_tables(con)
-    summary = ingest(con, config, progress=lambda r: say(
-        f"ingest {r.path}: " + ("already loaded, skipped" if r.skipped else
-                                f"{r.read} read, {r.loaded} loaded, {r.rejected} rejected, "
-                                f"{r.duplicates} duplicates")))
+    summary = ingest_files(con, config, progress)
     as_of = as_of or compute_as_of(con)
-    load_config_tables(con, config)
-    params = model_params(config, as_of)
     counts = {}
     for table in STEPS:
-        build_table(con, table, params)
-        export_parquet(con, table, warehouse_dir)
-        counts[table] = row_count(con, table)
+        counts[table] = publish_table(con, config, warehouse_dir, table, as_of=as_of)
         say(f"built {table}: {counts[table]} rows")
     return RunResult(summary, as_of, counts)
-
-
-__all__ = ["IngestError", "PipelineError", "RunResult", "run_pipeline", "PUBLISHED"]

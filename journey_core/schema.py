@@ -117,6 +117,7 @@ EVENTS = Table(
         _c("journey_id", "varchar", "md5 of `journey|` + the journey's first event_id.", False),
         _c("event_index", "bigint", "Position of the event in the person's history, from 1, in "
            "(occurred_at, event_id) order.", False),
+        _c("is_conversion", "boolean", "The event's stage is the conversion stage.", False),
         _PROPERTIES,
     ),
     description="Deduplicated, stitched, stage-tagged events in UTC.",

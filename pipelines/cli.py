@@ -1,0 +1,146 @@
+"""`journeys`: run the pipeline through Dagster, generate sample data, write the data dictionary.
+
+Exit codes: 0 success; 1 a run failed (bad input file, failed model); 2 bad config or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+from journey_core.config import ConfigError, load_config
+from journey_core.ingest import IngestError
+from journey_core.models import ModelError
+from journey_core.pipeline import PipelineError, check_paths
+from journey_core.schema import PUBLISHED
+
+_KNOWN_ERRORS = (ConfigError, IngestError, ModelError, PipelineError)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The first of our own errors in the exception chain (Dagster wraps step failures)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, _KNOWN_ERRORS):
+            return seen
+        user = getattr(seen, "user_exception", None)
+        seen = user if isinstance(user, BaseException) else (seen.__cause__ or seen.__context__)
+    return exc
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    check_paths(config)
+
+    import dagster as dg
+
+    from pipelines.definitions import JourneysResource, all_assets
+
+    warehouse = Path(args.warehouse)
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    resource = JourneysResource(config_path=str(args.config), warehouse_dir=str(warehouse))
+    print(f"journeys: running {len(all_assets)} assets for {args.config} into {warehouse}",
+          file=sys.stderr)
+    log_level = "DEBUG" if args.verbose else "WARNING"
+    result = dg.materialize(
+        all_assets, resources={"warehouse": resource}, instance=instance, raise_on_error=True,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}})
+    if not result.success:
+        print("journeys: run failed (see the Dagster log above)", file=sys.stderr)
+        return 1
+    _print_summary(result)
+    return 0
+
+
+def _print_summary(result: object) -> None:
+    """What was loaded, rejected and published, from the assets' metadata."""
+    metadata = {}
+    for name in ["ingested_events", *(t.name for t in PUBLISHED)]:
+        for mat in result.asset_materializations_for_node(name):  # type: ignore[attr-defined]
+            metadata[name] = mat.metadata
+
+    def value(key: str, name: str) -> object:
+        item = metadata.get(key, {}).get(name)
+        return getattr(item, "value", item)
+
+    print(f"ingest: {value('ingested_events', 'files_loaded')} files loaded, "
+          f"{value('ingested_events', 'files_skipped')} already loaded; "
+          f"{value('ingested_events', 'records_read')} records read, "
+          f"{value('ingested_events', 'records_loaded')} loaded, "
+          f"{value('ingested_events', 'records_rejected')} rejected, "
+          f"{value('ingested_events', 'records_duplicate')} duplicates")
+    for table in PUBLISHED:
+        print(f"published {table.name}: {value(table.name, 'dagster/row_count')} rows")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from journey_core.sample import generate_sample
+
+    truth = generate_sample(Path(args.out), customers=args.customers, prospects=args.prospects,
+                            start=date.fromisoformat(args.start), days=args.days, seed=args.seed)
+    print(f"wrote sample to {args.out}: {truth['totals']['read']} records")
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from journey_core.docs import data_dictionary
+
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(data_dictionary(), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="journeys",
+        description="Customer journeys from multichannel touchpoint logs.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser(
+        "run", help="run the whole pipeline (Dagster materialize of every asset)",
+        description="Ingest new files of every source in the config, rebuild every published "
+        "table in DIR/journeys.duckdb and export each to DIR/parquet/<table>/. Files already in "
+        "the ledger are skipped, so reruns are safe.")
+    run.add_argument("--config", required=True, help="pipeline config YAML")
+    run.add_argument("--warehouse", required=True, metavar="DIR", help="warehouse folder")
+    run.add_argument("-v", "--verbose", action="store_true", help="show Dagster's own log")
+    run.set_defaults(func=cmd_run)
+
+    gen = sub.add_parser("generate", help="generate a deterministic multichannel sample",
+                         description="Write source files and ground_truth.json to --out.")
+    gen.add_argument("--out", required=True, metavar="DIR")
+    gen.add_argument("--customers", type=int, default=3000)
+    gen.add_argument("--prospects", type=int, default=1500)
+    gen.add_argument("--start", default="2026-09-01", help="first day (YYYY-MM-DD)")
+    gen.add_argument("--days", type=int, default=35)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.set_defaults(func=cmd_generate)
+
+    docs = sub.add_parser("docs", help="write the data dictionary from the schema module")
+    docs.add_argument("--out", default="docs/tables.md")
+    docs.set_defaults(func=cmd_docs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"journeys: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        cause = _root_cause(exc)
+        if isinstance(cause, _KNOWN_ERRORS):
+            print(f"journeys: {cause}", file=sys.stderr)
+            return 2 if isinstance(cause, ConfigError) else 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Dagster definitions: one asset per published table plus ingest, a nightly schedule.
+
+Assets are thin: open the warehouse through the resource, call `journey_core`, publish, and
+return metadata (row count, table schema, a preview).
+"""
+
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from journey_core import pipeline
+from journey_core.config import Config, load_config
+from journey_core.schema import TABLES, Table
+from journey_core.warehouse import connect
+
+GROUP = "journeys"
+DEFAULT_CONFIG = "data/sample/journeys.yaml"
+DEFAULT_WAREHOUSE = "warehouse"
+
+
+class JourneysResource(dg.ConfigurableResource):
+    """Where the pipeline config is and which warehouse folder to write."""
+
+    config_path: str = DEFAULT_CONFIG
+    warehouse_dir: str = DEFAULT_WAREHOUSE
+
+    def load(self) -> Config:
+        return load_config(self.config_path)
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = connect(self.warehouse_dir)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def column_schema(table: Table) -> dg.TableSchema:
+    return dg.TableSchema(columns=[
+        dg.TableColumn(name=c.name, type=c.type, description=c.description,
+                       constraints=dg.TableColumnConstraints(nullable=c.nullable))
+        for c in table.columns
+    ])
+
+
+def _preview(con: duckdb.DuckDBPyConnection, table: Table, rows: int = 5) -> str:
+    """A small markdown preview of the table (json properties left out)."""
+    cols = [c.name for c in table.columns if c.type != "json"]
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    data = con.execute(f'select {quoted} from "{table.name}" limit {rows}').fetchall()
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in data]
+    return "\n".join(lines)
+
+
+def table_metadata(con: duckdb.DuckDBPyConnection, name: str, rows: int) -> dict[str, object]:
+    table = TABLES[name]
+    return {
+        "dagster/row_count": dg.MetadataValue.int(rows),
+        "dagster/column_schema": column_schema(table),
+        "grain": table.grain,
+        "primary_key": ", ".join(table.primary_key),
+        "preview": dg.MetadataValue.md(_preview(con, table)),
+    }
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"duckdb", "python"},
+    description="Load every new source file (file ledger: a file is loaded once) into canonical "
+    "events; invalid records go to rejected_events verbatim with the reason.",
+)
+def ingested_events(context: dg.AssetExecutionContext,
+                    warehouse: JourneysResource) -> dg.MaterializeResult:
+    config = warehouse.load()
+    with warehouse.connect() as con:
+        summary = pipeline.ingest_files(con, config, progress=context.log.info)
+        rows = con.execute("select count(*) from ingested_events").fetchall()[0][0]
+        reconciliation = "\n".join(
+            ["| file | read | loaded | rejected | duplicates | skipped |", "|---|---|---|---|---|---|"]
+            + [f"| {f.path} | {f.read} | {f.loaded} | {f.rejected} | {f.duplicates} | "
+               f"{f.skipped} |" for f in summary.files])
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": dg.MetadataValue.int(rows),
+            "files_loaded": sum(1 for f in summary.files if not f.skipped),
+            "files_skipped": sum(1 for f in summary.files if f.skipped),
+            "records_read": summary.total("read"),
+            "records_loaded": summary.total("loaded"),
+            "records_rejected": summary.total("rejected"),
+            "records_duplicate": summary.total("duplicates"),
+            "reconciliation": dg.MetadataValue.md(reconciliation),
+        })
+
+
+def _published_asset(name: str, deps: list[str]) -> dg.AssetsDefinition:
+    table = TABLES[name]
+
+    @dg.asset(
+        name=name,
+        group_name=GROUP,
+        deps=deps,
+        kinds={"duckdb", "parquet"},
+        description=f"{table.description}\n\nGrain: {table.grain}. "
+        f"Primary key: {', '.join(table.primary_key)}.",
+        metadata={"dagster/column_schema": column_schema(table), "grain": table.grain},
+    )
+    def _asset(warehouse: JourneysResource) -> dg.MaterializeResult:
+        config = warehouse.load()
+        with warehouse.connect() as con:
+            rows = pipeline.publish_table(con, config, Path(warehouse.warehouse_dir), name)
+            return dg.MaterializeResult(metadata=table_metadata(con, name, rows))
+
+    return _asset
+
+
+#: Published table -> the assets it is computed from.
+UPSTREAM: dict[str, list[str]] = {
+    "rejected_events": ["ingested_events"],
+    "identity_map": ["ingested_events"],
+    "identity_conflicts": ["identity_map"],
+    "events": ["ingested_events", "identity_map"],
+    "sessions": ["events"],
+    "journeys": ["events"],
+    "stage_transitions": ["events"],
+    "abandonment": ["events", "sessions"],
+    "funnel": ["journeys"],
+    "touchpoint_kpis": ["events", "journeys", "abandonment"],
+}
+
+published_assets = [_published_asset(name, deps) for name, deps in UPSTREAM.items()]
+all_assets = [ingested_events, *published_assets]
+
+nightly_job = dg.define_asset_job(
+    "journeys_nightly",
+    selection=dg.AssetSelection.groups(GROUP),
+    description="Ingest new files and rebuild every published table.",
+)
+nightly_schedule = dg.ScheduleDefinition(
+    name="journeys_nightly_schedule",
+    job=nightly_job,
+    cron_schedule="0 2 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
+
+
+def journeys_resource() -> JourneysResource:
+    """The resource from JOURNEYS_CONFIG / JOURNEYS_WAREHOUSE (defaults: the sample)."""
+    return JourneysResource(
+        config_path=os.environ.get("JOURNEYS_CONFIG", DEFAULT_CONFIG),
+        warehouse_dir=os.environ.get("JOURNEYS_WAREHOUSE", DEFAULT_WAREHOUSE),
+    )
+
+
+defs = dg.Definitions(
+    assets=all_assets,
+    jobs=[nightly_job],
+    schedules=[nightly_schedule],
+    resources={"warehouse": journeys_resource()},
+    # One process writes the DuckDB file at a time: steps run one after another in-process.
+    executor=dg.in_process_executor,
+)
