@@ -34,7 +34,8 @@ CANONICAL_FIELDS = (
     "rated_touchpoint",
 )
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|days?|hours?|minutes?|seconds?)\s*$")
+_DURATION = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|days?|hours?|minutes?|seconds?)\s*$")
 _UNIT_SECONDS = {"s": 1, "sec": 1, "second": 1, "seconds": 1, "m": 60, "min": 60, "minute": 60,
                  "minutes": 60, "h": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400,
                  "days": 86400}
@@ -80,7 +81,8 @@ class TimestampSpec(_Model):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)")
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
         return value
 
     @field_validator("format")

@@ -112,7 +112,7 @@ def _read_csv(path: Path, text: str) -> Iterator[RawRecord]:
             yield RawRecord(first, raw, None,
                             f"has {len(row)} fields, the header has {len(header)}")
             continue
-        yield RawRecord(first, raw, {k: (v if v != "" else None) for k, v in zip(header, row)})
+        yield RawRecord(first, raw, {k: (v if v != "" else None) for k, v in zip(header, row, strict=True)})
 
 
 def _csv_header(text: str) -> list[str]:

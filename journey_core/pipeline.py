@@ -18,9 +18,9 @@ import pyarrow as pa
 
 from journey_core import identity
 from journey_core.config import Config
-from journey_core.ingest import IngestError, IngestSummary, ingest
+from journey_core.ingest import IngestSummary, ingest
 from journey_core.models import load_models, run_model
-from journey_core.schema import PUBLISHED, TABLES
+from journey_core.schema import TABLES
 from journey_core.warehouse import ensure_tables, row_count, scalar
 
 #: Published table -> the models (in order) that build it; `identity_map` is built in Python.

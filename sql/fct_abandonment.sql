@@ -27,15 +27,16 @@ completions as (
         min(c.occurred_at) as completed_at
     from attempts as a
     inner join events as c
-        on a.person_id = c.person_id
-        and a.complete_event_type = c.event_type
-        and (
-            a.session_id = c.session_id
-            or (
-                c.occurred_at >= a.last_start_at
-                and date_diff('microsecond', a.last_start_at, c.occurred_at) <= a.window_us
+        on
+            a.person_id = c.person_id
+            and a.complete_event_type = c.event_type
+            and (
+                a.session_id = c.session_id
+                or (
+                    a.last_start_at <= c.occurred_at
+                    and date_diff('microsecond', a.last_start_at, c.occurred_at) <= a.window_us
+                )
             )
-        )
     group by a.session_id, a.rule
 ),
 
@@ -45,15 +46,17 @@ statuses as (
         c.completed_at,
         case
             when c.completed_at is not null then 'completed'
-            when date_diff('microsecond', a.last_start_at, cast($as_of as timestamptz))
+            when
+                date_diff('microsecond', a.last_start_at, cast($as_of as timestamptz))
                 < a.window_us
                 then 'pending'
             else 'abandoned'
         end as status
     from attempts as a
     left join completions as c
-        on a.session_id = c.session_id
-        and a.rule = c.rule
+        on
+            a.session_id = c.session_id
+            and a.rule = c.rule
 )
 
 select

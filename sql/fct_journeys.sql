@@ -24,7 +24,8 @@ with_status as (
     select
         *,
         case
-            when date_diff('microsecond', ended_at, cast($as_of as timestamptz))
+            when
+                date_diff('microsecond', ended_at, cast($as_of as timestamptz))
                 <= $journey_timeout_us
                 then 'open'
             else 'closed'

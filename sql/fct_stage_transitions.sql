@@ -2,7 +2,15 @@
 -- the journey's first staged event enters its stage from null. Events without a stage are
 -- skipped.
 with staged as (
-    select journey_id, person_id, event_id, occurred_at, event_index, touchpoint, stage, stage_rank
+    select
+        journey_id,
+        person_id,
+        event_id,
+        occurred_at,
+        event_index,
+        touchpoint,
+        stage,
+        stage_rank
     from events
     where stage is not null
 ),

@@ -3,7 +3,10 @@
 -- matches anything, a rule with a null stage gives no stage).
 with combos as (
     -- rules are matched against the distinct combinations, not against every event
-    select distinct channel, event_type, touchpoint
+    select distinct
+        channel,
+        event_type,
+        touchpoint
     from stg_events
 ),
 
@@ -18,14 +21,19 @@ matches as (
         ) as match_index
     from combos as c
     inner join cfg_stage_rules as r
-        on (r.channel is null or r.channel = c.channel)
-        and (r.event_type is null or r.event_type = c.event_type)
-        and (r.touchpoint is null or r.touchpoint = c.touchpoint)
+        on
+            (r.channel is null or c.channel = r.channel)
+            and (r.event_type is null or c.event_type = r.event_type)
+            and (r.touchpoint is null or c.touchpoint = r.touchpoint)
 ),
 
 combo_stages as (
     -- first matching rule wins
-    select channel, event_type, touchpoint, stage
+    select
+        channel,
+        event_type,
+        touchpoint,
+        stage
     from matches
     where match_index = 1
 )
@@ -55,11 +63,13 @@ select
     e.properties
 from stg_events as e
 inner join identity_map as m
-    on e.anchor_type = m.identifier_type
-    and e.anchor_value = m.identifier_value
+    on
+        e.anchor_type = m.identifier_type
+        and e.anchor_value = m.identifier_value
 left join combo_stages as cs
-    on e.channel = cs.channel
-    and e.event_type = cs.event_type
-    and e.touchpoint = cs.touchpoint
+    on
+        e.channel = cs.channel
+        and e.event_type = cs.event_type
+        and e.touchpoint = cs.touchpoint
 left join cfg_stages as s
     on cs.stage = s.stage

@@ -5,26 +5,46 @@
 with identifiers as (
     -- every identifier of every event, next to the event's anchor
     select
-        event_id, occurred_at, anchor_type, anchor_value,
-        'customer_id' as identifier_type, customer_id as identifier_value, 1 as priority
+        event_id,
+        occurred_at,
+        anchor_type,
+        anchor_value,
+        'customer_id' as identifier_type,
+        customer_id as identifier_value,
+        1 as priority
     from stg_events
     where customer_id is not null
     union all
     select
-        event_id, occurred_at, anchor_type, anchor_value,
-        'anonymous_id' as identifier_type, anonymous_id as identifier_value, 2 as priority
+        event_id,
+        occurred_at,
+        anchor_type,
+        anchor_value,
+        'anonymous_id' as identifier_type,
+        anonymous_id as identifier_value,
+        2 as priority
     from stg_events
     where anonymous_id is not null
     union all
     select
-        event_id, occurred_at, anchor_type, anchor_value,
-        'email_hash' as identifier_type, email_hash as identifier_value, 3 as priority
+        event_id,
+        occurred_at,
+        anchor_type,
+        anchor_value,
+        'email_hash' as identifier_type,
+        email_hash as identifier_value,
+        3 as priority
     from stg_events
     where email_hash is not null
     union all
     select
-        event_id, occurred_at, anchor_type, anchor_value,
-        'phone_hash' as identifier_type, phone_hash as identifier_value, 4 as priority
+        event_id,
+        occurred_at,
+        anchor_type,
+        anchor_value,
+        'phone_hash' as identifier_type,
+        phone_hash as identifier_value,
+        4 as priority
     from stg_events
     where phone_hash is not null
 ),

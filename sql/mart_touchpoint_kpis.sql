@@ -15,26 +15,35 @@ with touch as (
 ),
 
 journey_touch as (
-    select distinct e.touchpoint, e.journey_id, j.converted
+    select distinct
+        e.touchpoint,
+        e.journey_id,
+        j.converted
     from events as e
     inner join journeys as j on e.journey_id = j.journey_id
 ),
 
 conversions as (
-    select touchpoint, count(case when converted then 1 end) as converted_journeys
+    select
+        touchpoint,
+        count(case when converted then 1 end) as converted_journeys
     from journey_touch
     group by touchpoint
 ),
 
 exits as (
-    select exit_touchpoint as touchpoint, count(*) as exits
+    select
+        exit_touchpoint as touchpoint,
+        count(*) as exits
     from journeys
     where exit_touchpoint is not null
     group by exit_touchpoint
 ),
 
 abandons as (
-    select touchpoint, count(case when status = 'abandoned' then 1 end) as abandoned_attempts
+    select
+        touchpoint,
+        count(case when status = 'abandoned' then 1 end) as abandoned_attempts
     from abandonment
     group by touchpoint
 ),

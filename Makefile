@@ -1,0 +1,42 @@
+# One command runs the pipeline on the sample, one runs the tests; both build the environment
+# from nothing when it is missing (Python 3.11+, pinned versions from requirements.lock).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Dagster keeps instance state (runs, schedules, logs) under .dagster/ (git-ignored).
+export DAGSTER_HOME := $(CURDIR)
+
+.PHONY: run test lint ui docs sample clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+## run: the whole pipeline on data/sample into ./warehouse (through Dagster)
+run: $(STAMP)
+	$(BIN)/journeys run --config data/sample/journeys.yaml --warehouse warehouse
+
+## test: lint (ruff, sqlfluff) and the full test suite
+test: lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/sqlfluff lint sql
+
+## ui: the Dagster UI (asset graph, schedule) on http://127.0.0.1:3000
+ui: $(STAMP)
+	$(BIN)/dagster dev -m pipelines.definitions
+
+## docs: regenerate docs/tables.md from the schema module
+docs: $(STAMP)
+	$(BIN)/journeys docs --out docs/tables.md
+
+## sample: regenerate data/sample from the generator
+sample: $(STAMP)
+	$(BIN)/journeys generate --out data/sample
+
+clean:
+	rm -rf warehouse .dagster

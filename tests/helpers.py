@@ -1,0 +1,76 @@
+"""Shared test helpers: build a warehouse from tiny inline event lists."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from journey_core.config import Config
+from journey_core.ingest import _EVENT_SCHEMA
+from journey_core.pipeline import STEPS, publish_table
+from journey_core.schema import INGESTED_EVENTS
+from journey_core.warehouse import connect, ensure_tables
+
+T0 = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
+
+DEFAULT_RULES = [
+    {"stage": "awareness", "event_type": ["page_view", "ad_click"]},
+    {"stage": "consideration", "event_type": ["product_view", "add_to_cart", "checkout_start"]},
+    {"stage": "conversion", "event_type": "purchase"},
+    {"stage": "retention", "event_type": ["call", "complaint"]},
+    {"stage": "advocacy", "event_type": ["review", "referral"]},
+]
+
+
+def at(minutes: float = 0, *, days: float = 0, seconds: float = 0) -> datetime:
+    """T0 plus an offset: `at(30)` is 30 minutes after T0."""
+    return T0 + timedelta(days=days, minutes=minutes, seconds=seconds)
+
+
+def make_config(**overrides: Any) -> Config:
+    """A config with one dummy source and the default stage rules; override any key."""
+    raw: dict[str, Any] = {
+        "sources": [{"name": "test", "path": "none/*.csv", "format": "csv"}],
+        "stages": {"rules": DEFAULT_RULES},
+    }
+    raw.update(overrides)
+    return Config.model_validate(raw)
+
+
+def event(event_id: str, occurred_at: datetime, *, customer_id: str | None = None,
+          anonymous_id: str | None = None, email_hash: str | None = None,
+          phone_hash: str | None = None, event_type: str = "page_view", channel: str = "web",
+          touchpoint: str | None = None, **extra: Any) -> dict[str, Any]:
+    """One canonical ingested event; at least one identifier must be given."""
+    row = {c: None for c in INGESTED_EVENTS.column_names}
+    row.update(
+        event_id=event_id, occurred_at=occurred_at, ingested_at=T0, source="test",
+        channel=channel, event_type=event_type,
+        touchpoint=touchpoint or f"{channel}/{event_type}", customer_id=customer_id,
+        anonymous_id=anonymous_id, email_hash=email_hash, phone_hash=phone_hash,
+        file="inline", record_number=1, properties="{}",
+    )
+    row.update(extra)
+    return row
+
+
+def build_warehouse(tmp_path: Path, events: list[dict[str, Any]], config: Config | None = None,
+                    *, as_of: datetime | None = None) -> duckdb.DuckDBPyConnection:
+    """Load `events` as ingested events and build every published table; return the connection."""
+    config = config or make_config()
+    con = connect(tmp_path / "wh")
+    ensure_tables(con)
+    con.register("_rows", pa.Table.from_pylist(events, schema=_EVENT_SCHEMA))
+    con.execute("insert into ingested_events select * from _rows")
+    con.unregister("_rows")
+    for table in STEPS:
+        publish_table(con, config, tmp_path / "wh", table, as_of=as_of)
+    return con
+
+
+def rows(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> list:
+    return con.execute(query, params or []).fetchall()
