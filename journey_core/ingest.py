@@ -112,7 +112,8 @@ def _read_csv(path: Path, text: str) -> Iterator[RawRecord]:
             yield RawRecord(first, raw, None,
                             f"has {len(row)} fields, the header has {len(header)}")
             continue
-        yield RawRecord(first, raw, {k: (v if v != "" else None) for k, v in zip(header, row, strict=True)})
+        fields = {k: (v if v != "" else None) for k, v in zip(header, row, strict=True)}
+        yield RawRecord(first, raw, fields)
 
 
 def _csv_header(text: str) -> list[str]:

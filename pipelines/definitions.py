@@ -83,7 +83,7 @@ def ingested_events(context: dg.AssetExecutionContext,
         summary = pipeline.ingest_files(con, config, progress=context.log.info)
         rows = con.execute("select count(*) from ingested_events").fetchall()[0][0]
         reconciliation = "\n".join(
-            ["| file | read | loaded | rejected | duplicates | skipped |", "|---|---|---|---|---|---|"]
+            ["| file | read | loaded | rejected | duplicates | skipped |", "|---" * 6 + "|"]
             + [f"| {f.path} | {f.read} | {f.loaded} | {f.rejected} | {f.duplicates} | "
                f"{f.skipped} |" for f in summary.files])
         return dg.MaterializeResult(metadata={
