@@ -44,7 +44,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     resource = JourneysResource(config_path=str(args.config), warehouse_dir=str(warehouse))
     print(f"journeys: running {len(all_assets)} assets for {args.config} into {warehouse}",
           file=sys.stderr)
-    log_level = "DEBUG" if args.verbose else "WARNING"
+    # Failures are reported by main() in one line; -v shows Dagster's own log and stack traces.
+    log_level = "DEBUG" if args.verbose else "CRITICAL"
     result = dg.materialize(
         all_assets, resources={"warehouse": resource}, instance=instance, raise_on_error=True,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}})
