@@ -160,6 +160,8 @@ class StageRule(_Model):
     @field_validator("channel", "event_type", "touchpoint", mode="before")
     @classmethod
     def _as_list(cls, value: Any) -> Any:
+        if isinstance(value, list) and not value:
+            raise ValueError("an empty list matches nothing; omit the condition to match anything")
         return [value] if isinstance(value, str) else value
 
 
@@ -225,6 +227,17 @@ class Config(_Model):
     kpis: KpiConfig = KpiConfig()
     base_dir: Path = Path(".")
 
+    @field_validator("sources")
+    @classmethod
+    def _distinct_sources(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
+        if not sources:
+            raise ValueError("must list at least one source")
+        names = [s.name for s in sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; repeated: {dupes}")
+        return sources
+
     @field_validator("session_timeout", "journey_timeout", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
@@ -232,12 +245,6 @@ class Config(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
-        names = [s.name for s in self.sources]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"source names must be unique; repeated: {dupes}")
-        if not self.sources:
-            raise ValueError("`sources` must list at least one source")
         if self.journey_timeout < self.session_timeout:
             raise ValueError("`journey_timeout` must be at least `session_timeout`")
         rule_names = [r.name for r in self.abandonment]

@@ -36,6 +36,9 @@ IDENTIFIERS = ("customer_id", "anonymous_id", "email", "phone")
 SCORE_RANGES = {"nps_score": (0, 10), "csat_score": (1, 5), "ces_score": (1, 7)}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?\d{6,15}$")
+# What looks like an email address or an international phone number inside free text.
+_EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE_IN_TEXT = re.compile(r"(?:\+|\b00)\d[\d \-().\/]{5,}\d")
 
 
 class IngestError(RuntimeError):
@@ -85,7 +88,8 @@ class RawRecord:
 
 
 def _read_csv(path: Path, text: str) -> Iterator[RawRecord]:
-    lines = text.splitlines(keepends=True)
+    # csv counts lines by "\n" only; so must we (str.splitlines also splits on U+2028, ...).
+    lines = text.split("\n")
     reader = csv.reader(io.StringIO(text), strict=True)
     try:
         header = next(reader)
@@ -100,12 +104,12 @@ def _read_csv(path: Path, text: str) -> Iterator[RawRecord]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raw = "".join(lines[seen:reader.line_num]).rstrip("\r\n")
+            raw = "\n".join(lines[seen:reader.line_num]).rstrip("\r\n")
             first, seen = seen + 1, reader.line_num
             yield RawRecord(first, raw, None, f"unparseable CSV: {exc}")
             continue
         first, seen = seen + 1, reader.line_num
-        raw = "".join(lines[first - 1:seen]).rstrip("\r\n")
+        raw = "\n".join(lines[first - 1:seen]).rstrip("\r\n")
         if not row:  # a blank line is not a record
             continue
         if len(row) != len(header):
@@ -124,7 +128,9 @@ def _csv_header(text: str) -> list[str]:
 
 
 def _read_ndjson(text: str) -> Iterator[RawRecord]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Records end at "\n" only: U+2028 and friends are legal inside JSON strings.
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
@@ -211,6 +217,22 @@ def normalize_phone(value: str) -> str:
 
 def salted_hash(salt: str, value: str) -> str:
     return hashlib.sha256(f"{salt}|{value}".encode()).hexdigest()
+
+
+def redact(text: str, salt: str, known: list[str]) -> str:
+    """Replace personal data in a rejected record by its salted hash.
+
+    `known` are the record's email/phone/PII values when it could be parsed (six characters or
+    more); email addresses and international phone numbers are also found by pattern, for records
+    that could not be parsed."""
+    def token(value: str) -> str:
+        return f"[redacted sha256:{salted_hash(salt, value.strip().lower())}]"
+
+    # Shorter values are no real email or phone, and replacing them could mangle other fields.
+    for value in sorted({k for k in known if len(k) >= 6}, key=len, reverse=True):
+        text = text.replace(value, token(value))
+    text = _EMAIL_IN_TEXT.sub(lambda m: token(m.group(0)), text)
+    return _PHONE_IN_TEXT.sub(lambda m: token(m.group(0)), text)
 
 
 def _score(name: str, value: Any) -> int | None:
@@ -318,6 +340,13 @@ class SourceMapper:
                 default=str, ensure_ascii=False),
         }
 
+    def personal_values(self, rec: RawRecord) -> list[str]:
+        """The record's raw email, phone and PII-field values (to keep them out of rejects)."""
+        r = rec.fields or {}
+        values = [self.value(r, "email"), self.value(r, "phone"),
+                  *(r.get(k) for k in self.source.pii_fields)]
+        return [t for v in values if (t := _text(v)) is not None]
+
     def _property(self, key: str, value: Any) -> Any:
         """Properties keep every unmapped field; fields listed as PII keep only a salted hash."""
         if key in self.source.pii_fields and value is not None:
@@ -397,9 +426,10 @@ def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceCo
                 raise RecordRejected("malformed_record", rec.problem)
             event = mapper.to_event(rec)
         except RecordRejected as exc:
+            known = mapper.personal_values(rec)
             rejects.append({"source": source.name, "file": rel, "record_number": rec.number,
-                            "raw_record": rec.raw, "reason": exc.reason,
-                            "detail": f"{rel} record {rec.number}: {exc}",
+                            "raw_record": redact(rec.raw, salt, known), "reason": exc.reason,
+                            "detail": redact(f"{rel} record {rec.number}: {exc}", salt, known),
                             "rejected_at": loaded_at})
             continue
         if event["event_id"] in events:

@@ -133,7 +133,8 @@ REJECTED_EVENTS = Table(
         _c("record_number", "bigint", "Line (CSV: header is line 1; NDJSON) or row (Parquet, "
            "from 1).", False),
         _c("raw_record", "varchar", "The record verbatim (CSV/NDJSON: the line; Parquet: the row "
-           "as JSON).", False),
+           "as JSON), except that email addresses and phone numbers are replaced by "
+           "`[redacted sha256:<salted hash>]`.", False),
         _c("reason", "varchar", "Failure type: malformed_record, bad_timestamp, "
            "missing_identifier, missing_field, out_of_range, bad_value.", False),
         _c("detail", "varchar", "What exactly was wrong, naming the field.", False),
@@ -189,7 +190,7 @@ SESSIONS = Table(
         _c("first_touchpoint", "varchar", "Touchpoint of the first event.", False),
         _c("last_touchpoint", "varchar", "Touchpoint of the last event.", False),
         _c("furthest_stage", "varchar", "Highest stage among the session's events."),
-        _c("revenue", "double", "Sum of revenue.", False),
+        _c("revenue", "double", "Sum of revenue (summed exactly as decimal(38,6)).", False),
         _c("converted", "boolean", "Has an event of the conversion stage.", False),
     ),
     description="Sessions: a new one starts at a person's first event and after every gap "
@@ -214,7 +215,7 @@ JOURNEYS = Table(
         _c("furthest_stage_rank", "integer", "Position of furthest_stage in the order, from 1."),
         _c("converted", "boolean", "Has an event of the conversion stage.", False),
         _c("converted_at", "timestamptz", "First conversion-stage event."),
-        _c("revenue", "double", "Sum of revenue.", False),
+        _c("revenue", "double", "Sum of revenue (summed exactly as decimal(38,6)).", False),
         _c("status", "varchar", "`open` while as_of - ended_at <= journey_timeout, else `closed`.",
            False),
         _c("exit_touchpoint", "varchar", "Closed, non-converted journeys: touchpoint of the last "
@@ -300,7 +301,8 @@ TOUCHPOINT_KPIS = Table(
     columns=(
         _c("touchpoint", "varchar", "The touchpoint; `(unattributed)` holds survey answers with "
            "no rated touchpoint and no earlier touchpoint in their journey.", False),
-        _c("channel", "varchar", "Channel of the touchpoint's events (most frequent)."),
+        _c("channel", "varchar", "The most frequent channel of the touchpoint's events (ties: the "
+           "smallest name)."),
         _c("events", "bigint", "Events at the touchpoint.", False),
         _c("persons", "bigint", "Distinct persons with an event there.", False),
         _c("journeys", "bigint", "Journeys that touched it.", False),

@@ -15,7 +15,8 @@ with journey_stats as (
         max(stage_rank) as furthest_stage_rank,
         bool_or(is_conversion) as converted,
         min(case when is_conversion then occurred_at end) as converted_at,
-        coalesce(sum(revenue), 0) as revenue
+        -- decimal sums are exact, so the total does not depend on the order rows are added in
+        cast(coalesce(sum(cast(revenue as decimal(38, 6))), 0) as double) as revenue
     from events
     group by journey_id
 ),

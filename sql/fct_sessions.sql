@@ -26,7 +26,8 @@ session_stats as (
         arg_min(touchpoint, event_index) as first_touchpoint,
         arg_max(touchpoint, event_index) as last_touchpoint,
         max(stage_rank) as furthest_stage_rank,
-        coalesce(sum(revenue), 0) as revenue,
+        -- decimal sums are exact, so the total does not depend on the order rows are added in
+        cast(coalesce(sum(cast(revenue as decimal(38, 6))), 0) as double) as revenue,
         bool_or(is_conversion) as converted
     from session_events
     group by session_id

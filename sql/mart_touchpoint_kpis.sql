@@ -2,11 +2,22 @@
 -- touched it), abandonment, and survey scores. A survey answer rates its rated_touchpoint, else
 -- the person's most recent non-survey touchpoint earlier in the same journey. NPS = 100 *
 -- (answers 9-10 - answers 0-6) / answers; CSAT = 100 * answers 4-5 / answers; CES = mean.
-with touch as (
+with channel_counts as (
+    -- a touchpoint's channel is its most frequent one (ties: the smallest name)
+    select
+        touchpoint,
+        channel,
+        row_number() over (
+            partition by touchpoint order by count(*) desc, channel
+        ) as channel_rank
+    from events
+    group by touchpoint, channel
+),
+
+touch as (
     -- journeys, persons and events per touchpoint
     select
         e.touchpoint,
-        min(e.channel) as channel,
         count(*) as events,
         count(distinct e.person_id) as persons,
         count(distinct e.journey_id) as journeys
@@ -108,7 +119,7 @@ all_touchpoints as (
 combined as (
     select
         a.touchpoint,
-        t.channel,
+        cc.channel,
         coalesce(t.events, 0) as events,
         coalesce(t.persons, 0) as persons,
         coalesce(t.journeys, 0) as journeys,
@@ -125,6 +136,7 @@ combined as (
         coalesce(s.ces_sum, 0) as ces_sum
     from all_touchpoints as a
     left join touch as t on a.touchpoint = t.touchpoint
+    left join channel_counts as cc on a.touchpoint = cc.touchpoint and cc.channel_rank = 1
     left join conversions as c on a.touchpoint = c.touchpoint
     left join exits as x on a.touchpoint = x.touchpoint
     left join abandons as ab on a.touchpoint = ab.touchpoint
