@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -146,3 +148,14 @@ def test_schedule_requests_the_nightly_job(instance: dg.DagsterInstance) -> None
     context = dg.build_schedule_context(instance=instance)
     requests = nightly_schedule.evaluate_tick(context).run_requests
     assert requests is not None and len(requests) == 1
+
+
+def test_code_location_loads_with_the_dagster_cli(repo_root: Path) -> None:
+    """`dagster dev` / `dagster asset materialize -m pipelines.definitions` can load the code
+    location: Dagster's own validator accepts it."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-m",
+         "pipelines.definitions"], cwd=repo_root, capture_output=True, text=True, timeout=120,
+        check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Validation successful" in result.stderr + result.stdout
