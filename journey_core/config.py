@@ -209,6 +209,39 @@ def _default_abandonment() -> list[AbandonmentRule]:
     ]
 
 
+
+
+class SegmentDimension(_Model):
+    """A segment dimension: a journey's segment is the first non-null value (in event order) of
+    an event `property` or `column`, within the journey or within the person's whole history.
+
+    With `present`, the segment is `present` when any value exists, else `missing` (for example
+    b2b when the person has an account_id, else b2c).
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    property: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    column: Literal["channel", "touchpoint", "event_type", "source", "account_id"] | None = None
+    scope: Literal["person", "journey"] = "journey"
+    present: str | None = None
+    missing: str = "(none)"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SegmentDimension:
+        if (self.property is None) == (self.column is None):
+            raise ValueError("give exactly one of `property` or `column`")
+        if self.name == "all":
+            raise ValueError("`all` is reserved for the whole population")
+        return self
+
+
+class AccountConfig(_Model):
+    """B2B accounts: a person's account is their first account_id; their role in it the first
+    value of `role_property` in their events."""
+
+    role_property: str | None = Field(default="role", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 class KpiConfig(_Model):
     """Which event type is a survey answer (surveys are rated, never rate themselves)."""
 
@@ -225,6 +258,8 @@ class Config(_Model):
     stages: StagesConfig = StagesConfig()
     abandonment: list[AbandonmentRule] = Field(default_factory=_default_abandonment)
     kpis: KpiConfig = KpiConfig()
+    segments: list[SegmentDimension] = []
+    accounts: AccountConfig = AccountConfig()
     base_dir: Path = Path(".")
 
     @field_validator("sources")
@@ -247,6 +282,9 @@ class Config(_Model):
     def _consistent(self) -> Config:
         if self.journey_timeout < self.session_timeout:
             raise ValueError("`journey_timeout` must be at least `session_timeout`")
+        dims = [d.name for d in self.segments]
+        if len(set(dims)) != len(dims):
+            raise ValueError("segment dimension names must be unique")
         rule_names = [r.name for r in self.abandonment]
         if len(set(rule_names)) != len(rule_names):
             raise ValueError("abandonment rule names must be unique")

@@ -33,9 +33,20 @@ STEPS: dict[str, tuple[str, ...]] = {
     "journeys": ("journeys",),
     "stage_transitions": ("stage_transitions",),
     "abandonment": ("abandonment",),
+    "journey_segments": ("journey_segments", "int_journey_segments_all"),
+    "survey_answers": ("survey_answers",),
+    "funnel_by_segment": ("funnel_by_segment",),
     "funnel": ("funnel",),
+    "touchpoint_kpis_by_segment": ("int_journey_touchpoints", "touchpoint_kpis_by_segment"),
     "touchpoint_kpis": ("touchpoint_kpis",),
+    "abandonment_by_segment": ("abandonment_by_segment",),
+    "account_journeys": ("account_journeys",),
 }
+
+
+#: Tables made from the config by `load_config_tables`, for the models to join.
+CONFIG_TABLES = ("cfg_stages", "cfg_stage_rules", "cfg_abandonment_rules", "cfg_segments",
+                 "cfg_accounts")
 
 
 class PipelineError(RuntimeError):
@@ -81,12 +92,29 @@ def load_config_tables(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     }, schema=pa.schema([("rule", pa.string()), ("start_event_type", pa.string()),
                          ("complete_event_type", pa.string()), ("window_us", pa.int64()),
                          ("window_seconds", pa.int64())])))
+    dims = config.segments
+    con.register("_segments", pa.table({
+        "dimension": [d.name for d in dims],
+        "source_kind": ["property" if d.property else "column" for d in dims],
+        "column_name": [d.column for d in dims],
+        "json_path": [f"$.{d.property}" if d.property else None for d in dims],
+        "scope": [d.scope for d in dims],
+        "present_label": [d.present for d in dims],
+        "missing_label": [d.missing for d in dims],
+    }, schema=pa.schema([(name, pa.string()) for name in (
+        "dimension", "source_kind", "column_name", "json_path", "scope", "present_label",
+        "missing_label")])))
+    role = config.accounts.role_property
+    con.register("_accounts", pa.table({"json_path": [f"$.{role}"] if role else []},
+                                       schema=pa.schema([("json_path", pa.string())])))
     try:
+        con.execute("create or replace table cfg_segments as select * from _segments")
+        con.execute("create or replace table cfg_accounts as select * from _accounts")
         con.execute("create or replace table cfg_stages as select * from _stages")
         con.execute("create or replace table cfg_stage_rules as select * from _rules")
         con.execute("create or replace table cfg_abandonment_rules as select * from _abandonment")
     finally:
-        for name in ("_stages", "_rules", "_abandonment"):
+        for name in ("_stages", "_rules", "_abandonment", "_segments", "_accounts"):
             con.unregister(name)
 
 

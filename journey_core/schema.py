@@ -329,10 +329,115 @@ TOUCHPOINT_KPIS = Table(
     "counts and sums behind every ratio.",
 )
 
+_SEGMENT_KEY = (
+    _c("dimension", "varchar", "Segment dimension from the config's `segments`, or `all` for "
+       "everyone.", False),
+    _c("segment", "varchar", "The segment within the dimension (`all` for dimension `all`).",
+       False),
+)
+
+JOURNEY_SEGMENTS = Table(
+    name="journey_segments",
+    grain="one row per journey and configured segment dimension",
+    primary_key=("journey_id", "dimension"),
+    columns=(
+        _c("journey_id", "varchar", "The journey.", False),
+        _SEGMENT_KEY[0],
+        _c("person_id", "varchar", "The journey's person.", False),
+        _c("segment", "varchar", "First non-null value (event order) of the dimension's property "
+           "or column in the journey (scope journey) or the person's history (scope person); "
+           "the dimension's `present` label when it has one and a value exists; else its "
+           "`missing` label.", False),
+    ),
+    description="Each journey's segment in every configured dimension (new vs returning, B2B "
+    "vs B2C, device, first-touch channel, account, ...).",
+)
+
+SURVEY_ANSWERS = Table(
+    name="survey_answers",
+    grain="one row per survey answer event",
+    primary_key=("event_id",),
+    columns=(
+        _c("event_id", "varchar", "The survey answer event.", False),
+        _c("person_id", "varchar", "The person.", False),
+        _c("journey_id", "varchar", "The journey.", False),
+        _c("occurred_at", "timestamptz", "When it was answered.", False),
+        _c("touchpoint", "varchar", "The touchpoint it rates: rated_touchpoint when named, else "
+           "the most recent non-survey touchpoint strictly earlier in the same journey, else "
+           "`(unattributed)`.", False),
+        _c("attribution", "varchar", "named, previous_touchpoint or unattributed.", False),
+        _c("stage", "varchar", "Stage of the rated event (previous_touchpoint), else the rated "
+           "touchpoint's most frequent stage."),
+        _c("stage_rank", "integer", "Position of `stage` in the order."),
+        _c("nps_score", "smallint", "0-10."),
+        _c("csat_score", "smallint", "1-5."),
+        _c("ces_score", "smallint", "1-7."),
+    ),
+    description="Survey answers with the touchpoint and stage they rate: the emotion behind "
+    "touchpoint KPIs and the emotion curve by stage.",
+)
+
+FUNNEL_BY_SEGMENT = Table(
+    name="funnel_by_segment",
+    grain="one row per segment and stage",
+    primary_key=("dimension", "segment", "stage"),
+    columns=(*_SEGMENT_KEY, *FUNNEL.columns),
+    description="The stage funnel per segment, same rules as `funnel`; dimension `all` equals "
+    "`funnel`. Counts re-aggregate across the segments of one dimension.",
+)
+
+TOUCHPOINT_KPIS_BY_SEGMENT = Table(
+    name="touchpoint_kpis_by_segment",
+    grain="one row per segment and touchpoint",
+    primary_key=("dimension", "segment", "touchpoint"),
+    columns=(*_SEGMENT_KEY, *TOUCHPOINT_KPIS.columns),
+    description="Touchpoint KPIs per segment, same rules as `touchpoint_kpis`; dimension `all` "
+    "equals `touchpoint_kpis`. Ratios are recomputable from the kept counts and sums.",
+)
+
+ABANDONMENT_BY_SEGMENT = Table(
+    name="abandonment_by_segment",
+    grain="one row per segment, abandonment rule and week",
+    primary_key=("dimension", "segment", "rule", "week"),
+    columns=(
+        *_SEGMENT_KEY,
+        _c("rule", "varchar", "Abandonment rule.", False),
+        _c("week", "date", "Monday (UTC) of the week of the attempts' first start event.", False),
+        _c("attempts", "bigint", "Attempts.", False),
+        _c("completed", "bigint", "Completed attempts.", False),
+        _c("abandoned", "bigint", "Abandoned attempts.", False),
+        _c("pending", "bigint", "Attempts whose window had not elapsed at as_of.", False),
+        _c("abandonment_rate", "double", "abandoned / (abandoned + completed)."),
+        _c("as_of", "timestamptz", "The run's as-of time.", False),
+    ),
+    description="Abandonment trend per segment, rule and week.",
+)
+
+ACCOUNT_JOURNEYS = Table(
+    name="account_journeys",
+    grain="one row per B2B account and journey of one of its people",
+    primary_key=("account_id", "journey_id"),
+    columns=(
+        _c("account_id", "varchar", "The account: the person's first account_id.", False),
+        _c("journey_id", "varchar", "A journey of one of the account's people.", False),
+        _c("person_id", "varchar", "The person.", False),
+        _c("role", "varchar", "The person's role in the account (first value of the configured "
+           "role property), when the source gives one."),
+        _c("started_at", "timestamptz", "Journey start.", False),
+        _c("ended_at", "timestamptz", "Journey end.", False),
+        _c("furthest_stage", "varchar", "The journey's furthest stage."),
+        _c("converted", "boolean", "The journey converted.", False),
+        _c("status", "varchar", "open or closed.", False),
+        _c("revenue", "double", "The journey's revenue.", False),
+    ),
+    description="The account's journey: the journeys of its people, with their roles.",
+)
+
 #: Published tables in dependency order: their names and columns are the contract.
 PUBLISHED: tuple[Table, ...] = (
     EVENTS, REJECTED_EVENTS, IDENTITY_MAP, IDENTITY_CONFLICTS, SESSIONS, JOURNEYS,
-    STAGE_TRANSITIONS, FUNNEL, ABANDONMENT, TOUCHPOINT_KPIS,
+    STAGE_TRANSITIONS, FUNNEL, ABANDONMENT, TOUCHPOINT_KPIS, JOURNEY_SEGMENTS, SURVEY_ANSWERS,
+    FUNNEL_BY_SEGMENT, TOUCHPOINT_KPIS_BY_SEGMENT, ABANDONMENT_BY_SEGMENT, ACCOUNT_JOURNEYS,
 )
 INTERNAL: tuple[Table, ...] = (INGESTED_EVENTS, FILE_LEDGER)
 TABLES: dict[str, Table] = {t.name: t for t in (*PUBLISHED, *INTERNAL)}

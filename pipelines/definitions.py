@@ -129,8 +129,15 @@ UPSTREAM: dict[str, list[str]] = {
     "journeys": ["events"],
     "stage_transitions": ["events"],
     "abandonment": ["events", "sessions"],
-    "funnel": ["journeys"],
-    "touchpoint_kpis": ["events", "journeys", "abandonment"],
+    "journey_segments": ["events", "journeys"],
+    "survey_answers": ["events"],
+    "funnel_by_segment": ["journeys", "journey_segments"],
+    "funnel": ["funnel_by_segment"],
+    "touchpoint_kpis_by_segment": ["events", "journeys", "journey_segments", "abandonment",
+                                   "survey_answers"],
+    "touchpoint_kpis": ["touchpoint_kpis_by_segment"],
+    "abandonment_by_segment": ["abandonment", "journey_segments"],
+    "account_journeys": ["events", "journeys"],
 }
 
 published_assets = [_published_asset(name, deps) for name, deps in UPSTREAM.items()]

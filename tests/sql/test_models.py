@@ -8,7 +8,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
 from journey_core.models import load_models
-from journey_core.pipeline import STEPS
+from journey_core.pipeline import CONFIG_TABLES, STEPS
 from journey_core.schema import PUBLISHED, TABLES
 
 MODELS = load_models()
@@ -32,8 +32,7 @@ def test_model_transpiles_to_spark(name: str) -> None:
 
 def test_models_read_only_known_tables() -> None:
     """Models read only tables that a model, ingest, identity or the config loader creates."""
-    created = set(MODELS) | set(TABLES) | {"cfg_stages", "cfg_stage_rules",
-                                           "cfg_abandonment_rules"}
+    created = set(MODELS) | set(TABLES) | set(CONFIG_TABLES)
     for model in MODELS.values():
         assert model.references <= created, (model.path.name, model.references - created)
 

@@ -1,0 +1,14 @@
+-- materialized: view
+-- int_journey_segments_all: every journey's segments plus the whole population, as dimension
+-- `all` with segment `all`, so each breakdown also carries its overall row.
+select
+    journey_id,
+    dimension,
+    segment
+from journey_segments
+union all
+select
+    journey_id,
+    'all' as dimension,
+    'all' as segment
+from journeys
