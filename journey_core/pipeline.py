@@ -149,6 +149,10 @@ def build_table(con: duckdb.DuckDBPyConnection, table: str, params: dict[str, An
         identity.stitch_identities(con)
 
 
+#: Target size of one Parquet file: large enough for BI engines, small enough to split work.
+PARQUET_FILE_BYTES = "256MB"
+
+
 def export_parquet(con: duckdb.DuckDBPyConnection, table: str, warehouse_dir: Path) -> Path:
     """Write `<warehouse>/parquet/<table>/` through a staging folder swapped in at the end."""
     target = warehouse_dir / "parquet" / table
@@ -157,9 +161,17 @@ def export_parquet(con: duckdb.DuckDBPyConnection, table: str, warehouse_dir: Pa
     for folder in (staging, old):
         shutil.rmtree(folder, ignore_errors=True)
     staging.mkdir(parents=True)
-    columns = ", ".join(f'"{c}"' for c in TABLES[table].column_names)
-    con.execute(f"copy (select {columns} from \"{table}\") to '{staging / 'data.parquet'}' "
-                "(format parquet, compression zstd)")
+    spec = TABLES[table]
+    columns = ", ".join(f'"{c}"' for c in spec.column_names)
+    if spec.partition_by and row_count(con, table):
+        # Partition columns stay inside the files too, so readers get them typed (a date).
+        con.execute(f"copy (select {columns} from \"{table}\") to '{staging}' "
+                    f"(format parquet, compression zstd, partition_by (\"{spec.partition_by}\"), "
+                    f"write_partition_columns true, file_size_bytes '{PARQUET_FILE_BYTES}', "
+                    "overwrite_or_ignore true)")
+    else:  # small tables, and empty ones (one file still carries the schema)
+        con.execute(f"copy (select {columns} from \"{table}\") to '{staging / 'data.parquet'}' "
+                    "(format parquet, compression zstd)")
     if target.exists():
         target.rename(old)
     staging.rename(target)

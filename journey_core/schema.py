@@ -25,6 +25,8 @@ class Table:
     columns: tuple[Column, ...]
     description: str
     published: bool = True
+    #: Parquet exports of large tables are split into Hive-style folders `<column>=<month>/`.
+    partition_by: str | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -118,9 +120,12 @@ EVENTS = Table(
         _c("event_index", "bigint", "Position of the event in the person's history, from 1, in "
            "(occurred_at, event_id) order.", False),
         _c("is_conversion", "boolean", "The event's stage is the conversion stage.", False),
+        _c("event_month", "date", "First day of the month (UTC) of occurred_at; the Parquet "
+           "export's Hive partition.", False),
         _PROPERTIES,
     ),
     description="Deduplicated, stitched, stage-tagged events in UTC.",
+    partition_by="event_month",
 )
 
 REJECTED_EVENTS = Table(
@@ -192,7 +197,10 @@ SESSIONS = Table(
         _c("furthest_stage", "varchar", "Highest stage among the session's events."),
         _c("revenue", "double", "Sum of revenue (summed exactly as decimal(38,6)).", False),
         _c("converted", "boolean", "Has an event of the conversion stage.", False),
+        _c("session_month", "date", "First day of the month (UTC) of started_at; the Parquet "
+           "export's Hive partition.", False),
     ),
+    partition_by="session_month",
     description="Sessions: a new one starts at a person's first event and after every gap "
     "strictly greater than session_timeout.",
 )
@@ -221,7 +229,10 @@ JOURNEYS = Table(
         _c("exit_touchpoint", "varchar", "Closed, non-converted journeys: touchpoint of the last "
            "event; else null."),
         _c("as_of", "timestamptz", "The run's as-of time.", False),
+        _c("journey_month", "date", "First day of the month (UTC) of started_at; the Parquet "
+           "export's Hive partition.", False),
     ),
+    partition_by="journey_month",
     description="Journeys: a new one starts at a person's first event and after every gap "
     "strictly greater than journey_timeout.",
 )
@@ -243,7 +254,10 @@ STAGE_TRANSITIONS = Table(
         _c("transitioned_at", "timestamptz", "When.", False),
         _c("is_forward", "boolean", "to_stage is later in the order than from_stage (entry: "
            "true).", False),
+        _c("transition_month", "date", "First day of the month (UTC) of transitioned_at; the Parquet "
+           "export's Hive partition.", False),
     ),
+    partition_by="transition_month",
     description="Every change of stage between consecutive staged events of a journey (events "
     "without a stage are skipped), for paths and Sankey diagrams.",
 )
@@ -290,7 +304,10 @@ ABANDONMENT = Table(
         _c("is_abandoned", "integer", "1 when abandoned.", False),
         _c("is_pending", "integer", "1 when pending.", False),
         _c("as_of", "timestamptz", "The run's as-of time.", False),
+        _c("attempt_month", "date", "First day of the month (UTC) of started_at; the Parquet "
+           "export's Hive partition.", False),
     ),
+    partition_by="attempt_month",
     description="Abandonment attempts; rate = abandoned / (abandoned + completed).",
 )
 
@@ -372,7 +389,10 @@ SURVEY_ANSWERS = Table(
         _c("nps_score", "smallint", "0-10."),
         _c("csat_score", "smallint", "1-5."),
         _c("ces_score", "smallint", "1-7."),
+        _c("answer_month", "date", "First day of the month (UTC) of occurred_at; the Parquet "
+           "export's Hive partition.", False),
     ),
+    partition_by="answer_month",
     description="Survey answers with the touchpoint and stage they rate: the emotion behind "
     "touchpoint KPIs and the emotion curve by stage.",
 )

@@ -73,7 +73,8 @@ select
     case when st.status = 'completed' then 1 else 0 end as is_completed,
     case when st.status = 'abandoned' then 1 else 0 end as is_abandoned,
     case when st.status = 'pending' then 1 else 0 end as is_pending,
-    cast($as_of as timestamptz) as as_of
+    cast($as_of as timestamptz) as as_of,
+    cast(date_trunc('month', st.started_at) as date) as attempt_month
 from statuses as st
 inner join sessions as s
     on st.session_id = s.session_id

@@ -53,6 +53,7 @@ select
     last_value(journey_start_id ignore nulls) over person_history as journey_id,
     event_index,
     is_conversion,
+    cast(date_trunc('month', occurred_at) as date) as event_month,
     properties
 from starts
 window person_history as (

@@ -53,7 +53,8 @@ select
     case
         when j.status = 'closed' and not j.converted then j.last_touchpoint
     end as exit_touchpoint,
-    cast($as_of as timestamptz) as as_of
+    cast($as_of as timestamptz) as as_of,
+    cast(date_trunc('month', j.started_at) as date) as journey_month
 from with_status as j
 left join cfg_stages as st
     on j.furthest_stage_rank = st.stage_rank

@@ -46,7 +46,8 @@ select
     s.last_touchpoint,
     st.stage as furthest_stage,
     s.revenue,
-    s.converted
+    s.converted,
+    cast(date_trunc('month', s.started_at) as date) as session_month
 from session_stats as s
 left join cfg_stages as st
     on s.furthest_stage_rank = st.stage_rank

@@ -42,5 +42,6 @@ select
     touchpoint as to_touchpoint,
     event_id,
     occurred_at as transitioned_at,
-    coalesce(stage_rank > from_stage_rank, true) as is_forward
+    coalesce(stage_rank > from_stage_rank, true) as is_forward,
+    cast(date_trunc('month', occurred_at) as date) as transition_month
 from changes

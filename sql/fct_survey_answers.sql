@@ -71,7 +71,8 @@ select
     st.stage_rank,
     a.nps_score,
     a.csat_score,
-    a.ces_score
+    a.ces_score,
+    cast(date_trunc('month', a.occurred_at) as date) as answer_month
 from answers as a
 left join touchpoint_stages as ts
     on a.touchpoint = ts.touchpoint and ts.stage_order = 1

@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
 
@@ -187,16 +189,52 @@ def test_no_raw_email_or_phone_anywhere(con, warehouse, repo_root) -> None:
         dump = "\n".join(map(str, con.execute(f'select * from "{table.name}"').fetchall()))
         assert not leaks(dump), table.name
         exported = duckdb.sql(f"select * from read_parquet('{warehouse}/parquet/{table.name}/"
-                              "*.parquet')").fetchall() if table.published else []
+                              "**/*.parquet')").fetchall() if table.published else []
         assert not leaks("\n".join(map(str, exported))), table.name
 
 
-def test_parquet_exports_match_the_warehouse(con, warehouse) -> None:
-    """Every published table is exported with the same name, columns and rows."""
+#: How each contract type must arrive in Arrow (and so in BI tools reading the Parquet files).
+ARROW_TYPES = {
+    "varchar": pa.string(), "json": pa.string(), "bigint": pa.int64(), "integer": pa.int32(),
+    "smallint": pa.int16(), "double": pa.float64(), "boolean": pa.bool_(),
+    "date": pa.date32(), "timestamptz": pa.timestamp("us", tz="UTC"),
+}
+
+
+def test_parquet_exports_read_with_pyarrow(con, warehouse) -> None:
+    """Every published table is exported under its name with the contract's columns, stable
+    Arrow types (timestamps in UTC) and the warehouse's row count, read with pyarrow's dataset
+    API; large tables are Hive-partitioned by month."""
     for table in PUBLISHED:
-        dataset = ds.dataset(warehouse / "parquet" / table.name, format="parquet")
+        folder = warehouse / "parquet" / table.name
+        dataset = ds.dataset(folder, format="parquet")
         assert dataset.schema.names == table.column_names, table.name
+        for col in table.columns:
+            assert dataset.schema.field(col.name).type == ARROW_TYPES[col.type], (
+                table.name, col.name)
         assert dataset.count_rows() == one(con, f'select count(*) from "{table.name}"')
+        if table.partition_by:
+            months = {p.name for p in folder.iterdir()}
+            expected = {f"{table.partition_by}={m}" for (m,) in con.execute(
+                f'select distinct "{table.partition_by}" from "{table.name}"').fetchall()}
+            assert months == expected, table.name
+            hive = ds.dataset(folder, format="parquet", partitioning=ds.partitioning(
+                pa.schema([(table.partition_by, pa.date32())]), flavor="hive"))
+            assert hive.count_rows() == dataset.count_rows()
+    first = ds.dataset(warehouse / "parquet" / "events", format="parquet").to_table(
+        columns=["occurred_at"]).column("occurred_at")
+    assert pc.min(first).as_py() == one(con, "select min(occurred_at) from events")
+
+
+def test_parquet_exports_read_with_duckdb(con, warehouse) -> None:
+    """DuckDB reads every export (Hive partitions detected) with the warehouse's types and rows."""
+    for table in PUBLISHED:
+        path = f"{warehouse}/parquet/{table.name}/**/*.parquet"
+        exported = duckdb.sql(f"describe select * from read_parquet('{path}')").fetchall()
+        stored = con.execute(f'describe "{table.name}"').fetchall()
+        assert [(r[0], r[1]) for r in exported] == [(r[0], r[1]) for r in stored], table.name
+        count = duckdb.sql(f"select count(*) from read_parquet('{path}')").fetchall()[0][0]
+        assert count == one(con, f'select count(*) from "{table.name}"'), table.name
 
 
 def test_published_tables_keep_their_contract(con) -> None:
@@ -228,3 +266,27 @@ def test_rerun_loads_nothing_new_and_changes_nothing(warehouse, sample_config_pa
     c = duckdb.connect(str(warehouse / "journeys.duckdb"), read_only=True)
     assert c.execute("select count(*) from file_ledger").fetchall()[0][0] == len(truth["files"])
     c.close()
+
+
+def test_segments_match_the_plan_and_reaggregate(con, truth) -> None:
+    """B2B customers and accounts as planted; every dimension's segments add up to everyone in
+    the funnel, touchpoint and abandonment breakdowns (BI tools can re-aggregate)."""
+    b2b = one(con, "select count(distinct person_id) from journey_segments "
+                   "where dimension = 'business' and segment = 'b2b'")
+    assert b2b == truth["segments"]["b2b_customers"]
+    assert one(con, "select count(distinct account_id) from account_journeys") == truth[
+        "segments"]["b2b_accounts"]
+    for table, keys, measure in (
+            ("funnel_by_segment", "stage", "reached"),
+            ("touchpoint_kpis_by_segment", "touchpoint", "journeys"),
+            ("abandonment_by_segment", "rule, week", "abandoned")):
+        mismatched = one(con, f"""
+            with per_dimension as (
+                select dimension, {keys}, sum({measure}) as total
+                from {table} where dimension <> 'all' group by dimension, {keys}
+            )
+            select count(*) from per_dimension as d
+            join {table} as a on a.dimension = 'all' and {' and '.join(
+                f'a.{k.strip()} = d.{k.strip()}' for k in keys.split(','))}
+            where d.total <> a.{measure}""")
+        assert mismatched == 0, table

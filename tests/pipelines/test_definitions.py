@@ -109,7 +109,7 @@ def test_materialize_all_assets(tmp_path: Path, instance: dg.DagsterInstance) ->
         cols = [r[0] for r in con.execute(f'describe "{table.name}"').fetchall()]
         assert cols == TABLES[table.name].column_names, table.name
         exported = duckdb.sql(
-            f"select count(*) from read_parquet('{warehouse}/parquet/{table.name}/*.parquet')"
+            f"select count(*) from read_parquet('{warehouse}/parquet/{table.name}/**/*.parquet')"
         ).fetchall()[0][0]
         assert exported == count, table.name
     # The hand-made input: 3 web events + 1 call loaded, 1 call rejected (bad timestamp).
