@@ -24,7 +24,7 @@ test: lint
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/sqlfluff lint sql
+	$(BIN)/sqlfluff lint sql docs/queries
 
 ## ui: the Dagster UI (asset graph, schedule) on http://127.0.0.1:3000
 ui: $(STAMP)

@@ -16,3 +16,13 @@ def repo_root(pytestconfig: pytest.Config) -> Path:
 @pytest.fixture(scope="session")
 def sample_config_path(repo_root: Path) -> Path:
     return repo_root / "data" / "sample" / "journeys.yaml"
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(tmp_path_factory: pytest.TempPathFactory, sample_config_path: Path) -> Path:
+    """One real run of `journeys run` (a Dagster materialize) on the committed sample."""
+    from pipelines.cli import main
+
+    out = tmp_path_factory.mktemp("sample") / "wh"
+    assert main(["run", "--config", str(sample_config_path), "--warehouse", str(out)]) == 0
+    return out

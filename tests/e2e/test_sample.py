@@ -31,11 +31,8 @@ def truth(repo_root: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory, sample_config_path: Path) -> Path:
-    """One real run of the CLI (a Dagster materialize) on the committed sample."""
-    out = tmp_path_factory.mktemp("sample") / "wh"
-    assert main(["run", "--config", str(sample_config_path), "--warehouse", str(out)]) == 0
-    return out
+def warehouse(sample_warehouse: Path) -> Path:
+    return sample_warehouse
 
 
 @pytest.fixture
