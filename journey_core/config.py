@@ -226,12 +226,17 @@ class SegmentDimension(_Model):
     present: str | None = None
     missing: str = "(none)"
 
+    @field_validator("name")
+    @classmethod
+    def _not_all(cls, value: str) -> str:
+        if value == "all":
+            raise ValueError("`all` is reserved for the whole population")
+        return value
+
     @model_validator(mode="after")
     def _one_source(self) -> SegmentDimension:
         if (self.property is None) == (self.column is None):
             raise ValueError("give exactly one of `property` or `column`")
-        if self.name == "all":
-            raise ValueError("`all` is reserved for the whole population")
         return self
 
 
@@ -273,6 +278,15 @@ class Config(_Model):
             raise ValueError(f"source names must be unique; repeated: {dupes}")
         return sources
 
+    @field_validator("segments")
+    @classmethod
+    def _distinct_dimensions(cls, dims: list[SegmentDimension]) -> list[SegmentDimension]:
+        names = [d.name for d in dims]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"segment dimension names must be unique; repeated: {dupes}")
+        return dims
+
     @field_validator("session_timeout", "journey_timeout", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
@@ -282,9 +296,6 @@ class Config(_Model):
     def _consistent(self) -> Config:
         if self.journey_timeout < self.session_timeout:
             raise ValueError("`journey_timeout` must be at least `session_timeout`")
-        dims = [d.name for d in self.segments]
-        if len(set(dims)) != len(dims):
-            raise ValueError("segment dimension names must be unique")
         rule_names = [r.name for r in self.abandonment]
         if len(set(rule_names)) != len(rule_names):
             raise ValueError("abandonment rule names must be unique")

@@ -383,19 +383,29 @@ _REJECT_SCHEMA = pa.schema([
 ])
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig, path: Path,
-                *, loaded_at: datetime, salt: str) -> FileResult:
-    """Load one file in one transaction; skip it when its content hash is in the ledger."""
-    rel = _display_path(config, path)
-    result = FileResult(path=rel, source=source.name)
+def read_file(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise IngestError(f"{path}: cannot read file: {exc.strerror}") from None
-    content_hash = hashlib.sha256(data).hexdigest()
-    if scalar(con, "select count(*) from file_ledger where content_hash = ?", [content_hash]):
-        result.skipped = True
-        return result
+
+
+@dataclass
+class ParsedFile:
+    """One file's records: new events by event_id, rejects, and counts."""
+
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    read: int = 0
+    duplicates: int = 0  # repeated event_ids within the file
+
+
+def parse_file(source: SourceConfig, path: Path, rel: str, data: bytes, *, salt: str,
+               loaded_at: datetime) -> ParsedFile:
+    """Map every record of a file to a canonical event or a reject; write nothing.
+
+    Raises IngestError when the file cannot be read at all (not UTF-8, corrupt Parquet, a
+    required column missing from the header)."""
     mapper = SourceMapper(source, salt)
     text = None
     if source.format in ("csv", "ndjson"):
@@ -417,26 +427,42 @@ def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceCo
     else:
         records = _read_parquet(path)
 
-    events: dict[str, dict[str, Any]] = {}
-    rejects: list[dict[str, Any]] = []
+    parsed = ParsedFile()
     for rec in records:
-        result.read += 1
+        parsed.read += 1
         try:
             if rec.fields is None:
                 raise RecordRejected("malformed_record", rec.problem)
             event = mapper.to_event(rec)
         except RecordRejected as exc:
             known = mapper.personal_values(rec)
-            rejects.append({"source": source.name, "file": rel, "record_number": rec.number,
-                            "raw_record": redact(rec.raw, salt, known), "reason": exc.reason,
-                            "detail": redact(f"{rel} record {rec.number}: {exc}", salt, known),
-                            "rejected_at": loaded_at})
+            parsed.rejects.append({
+                "source": source.name, "file": rel, "record_number": rec.number,
+                "raw_record": redact(rec.raw, salt, known), "reason": exc.reason,
+                "detail": redact(f"{rel} record {rec.number}: {exc}", salt, known),
+                "rejected_at": loaded_at})
             continue
-        if event["event_id"] in events:
-            result.duplicates += 1
+        if event["event_id"] in parsed.events:
+            parsed.duplicates += 1
             continue
         event.update(ingested_at=loaded_at, file=rel)
-        events[event["event_id"]] = event
+        parsed.events[event["event_id"]] = event
+    return parsed
+
+
+def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig, path: Path,
+                *, loaded_at: datetime, salt: str) -> FileResult:
+    """Load one file in one transaction; skip it when its content hash is in the ledger."""
+    rel = display_path(config, path)
+    result = FileResult(path=rel, source=source.name)
+    data = read_file(path)
+    content_hash = hashlib.sha256(data).hexdigest()
+    if scalar(con, "select count(*) from file_ledger where content_hash = ?", [content_hash]):
+        result.skipped = True
+        return result
+    parsed = parse_file(source, path, rel, data, salt=salt, loaded_at=loaded_at)
+    events, rejects = parsed.events, parsed.rejects
+    result.read, result.duplicates = parsed.read, parsed.duplicates
 
     con.execute("begin transaction")
     try:
@@ -469,7 +495,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceCo
     return result
 
 
-def _display_path(config: Config, path: Path) -> str:
+def display_path(config: Config, path: Path) -> str:
     """Paths are recorded relative to the config's folder when below it."""
     try:
         return path.resolve().relative_to(config.base_dir.resolve()).as_posix()

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from journey_core import identity
 from journey_core.config import Config
-from journey_core.ingest import IngestSummary, ingest
+from journey_core.ingest import FileResult, IngestSummary, ingest
 from journey_core.models import load_models, run_model
 from journey_core.schema import TABLES
 from journey_core.warehouse import ensure_tables, row_count, scalar
@@ -195,10 +195,17 @@ def ingest_files(con: duckdb.DuckDBPyConnection, config: Config,
     say = progress or (lambda _msg: None)
     check_paths(config)
     ensure_tables(con)
-    return ingest(con, config, progress=lambda r: say(
-        f"ingest {r.path}: " + ("already loaded, skipped" if r.skipped else
-                                f"{r.read} read, {r.loaded} loaded, {r.rejected} rejected, "
-                                f"{r.duplicates} duplicates")))
+    total = sum(len(config.source_files(s)) for s in config.sources)
+    done = 0
+
+    def report(r: FileResult) -> None:
+        nonlocal done
+        done += 1
+        say(f"[{done}/{total}] ingest {r.path}: " + (
+            "already loaded, skipped" if r.skipped else
+            f"{r.read} read, {r.loaded} loaded, {r.rejected} rejected, {r.duplicates} duplicates"))
+
+    return ingest(con, config, progress=report)
 
 
 @dataclass

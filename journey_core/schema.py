@@ -44,6 +44,11 @@ def _c(name: str, type_: str, description: str, nullable: bool = True) -> Column
     return Column(name, type_, description, nullable)
 
 
+def _month(name: str, of: str) -> Column:
+    return _c(name, "date", f"First day of the month (UTC) of {of}; the Parquet export's Hive "
+              "partition.", False)
+
+
 _CANONICAL_EVENT = (
     _c("event_id", "varchar", "`<source>:<source id>`; without a source id, "
        "`<source>:<sha256 of the raw record>`. Unique.", False),
@@ -120,8 +125,7 @@ EVENTS = Table(
         _c("event_index", "bigint", "Position of the event in the person's history, from 1, in "
            "(occurred_at, event_id) order.", False),
         _c("is_conversion", "boolean", "The event's stage is the conversion stage.", False),
-        _c("event_month", "date", "First day of the month (UTC) of occurred_at; the Parquet "
-           "export's Hive partition.", False),
+        _month("event_month", "occurred_at"),
         _PROPERTIES,
     ),
     description="Deduplicated, stitched, stage-tagged events in UTC.",
@@ -197,8 +201,7 @@ SESSIONS = Table(
         _c("furthest_stage", "varchar", "Highest stage among the session's events."),
         _c("revenue", "double", "Sum of revenue (summed exactly as decimal(38,6)).", False),
         _c("converted", "boolean", "Has an event of the conversion stage.", False),
-        _c("session_month", "date", "First day of the month (UTC) of started_at; the Parquet "
-           "export's Hive partition.", False),
+        _month("session_month", "started_at"),
     ),
     partition_by="session_month",
     description="Sessions: a new one starts at a person's first event and after every gap "
@@ -229,8 +232,7 @@ JOURNEYS = Table(
         _c("exit_touchpoint", "varchar", "Closed, non-converted journeys: touchpoint of the last "
            "event; else null."),
         _c("as_of", "timestamptz", "The run's as-of time.", False),
-        _c("journey_month", "date", "First day of the month (UTC) of started_at; the Parquet "
-           "export's Hive partition.", False),
+        _month("journey_month", "started_at"),
     ),
     partition_by="journey_month",
     description="Journeys: a new one starts at a person's first event and after every gap "
@@ -254,8 +256,7 @@ STAGE_TRANSITIONS = Table(
         _c("transitioned_at", "timestamptz", "When.", False),
         _c("is_forward", "boolean", "to_stage is later in the order than from_stage (entry: "
            "true).", False),
-        _c("transition_month", "date", "First day of the month (UTC) of transitioned_at; the Parquet "
-           "export's Hive partition.", False),
+        _month("transition_month", "transitioned_at"),
     ),
     partition_by="transition_month",
     description="Every change of stage between consecutive staged events of a journey (events "
@@ -304,8 +305,7 @@ ABANDONMENT = Table(
         _c("is_abandoned", "integer", "1 when abandoned.", False),
         _c("is_pending", "integer", "1 when pending.", False),
         _c("as_of", "timestamptz", "The run's as-of time.", False),
-        _c("attempt_month", "date", "First day of the month (UTC) of started_at; the Parquet "
-           "export's Hive partition.", False),
+        _month("attempt_month", "started_at"),
     ),
     partition_by="attempt_month",
     description="Abandonment attempts; rate = abandoned / (abandoned + completed).",
@@ -389,8 +389,7 @@ SURVEY_ANSWERS = Table(
         _c("nps_score", "smallint", "0-10."),
         _c("csat_score", "smallint", "1-5."),
         _c("ces_score", "smallint", "1-7."),
-        _c("answer_month", "date", "First day of the month (UTC) of occurred_at; the Parquet "
-           "export's Hive partition.", False),
+        _month("answer_month", "occurred_at"),
     ),
     partition_by="answer_month",
     description="Survey answers with the touchpoint and stage they rate: the emotion behind "

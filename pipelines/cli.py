@@ -41,7 +41,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     warehouse = Path(args.warehouse)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
-    resource = JourneysResource(config_path=str(args.config), warehouse_dir=str(warehouse))
+    resource = JourneysResource(config_path=str(args.config), warehouse_dir=str(warehouse),
+                                progress=not args.verbose)
     print(f"journeys: running {len(all_assets)} assets for {args.config} into {warehouse}",
           file=sys.stderr)
     # Failures are reported by main() in one line; -v shows Dagster's own log and stack traces.
@@ -53,6 +54,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("journeys: run failed (see the Dagster log above)", file=sys.stderr)
         return 1
     _print_summary(result)
+    print(f"warehouse: {warehouse / 'journeys.duckdb'}; Parquet: {warehouse / 'parquet'}/; "
+          f"journey map: journeys report --warehouse {warehouse}")
     return 0
 
 
@@ -75,6 +78,44 @@ def _print_summary(result: object) -> None:
           f"{value('ingested_events', 'records_duplicate')} duplicates")
     for table in PUBLISHED:
         print(f"published {table.name}: {value(table.name, 'dagster/row_count')} rows")
+
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from journey_core.validate import dry_run
+
+    config = load_config(args.config)
+    check_paths(config)
+    checks = dry_run(config)
+    failed = 0
+    for source in checks:
+        print(f"source {source.name} ({source.pattern}): {len(source.files)} files")
+        if not source.files:
+            print("  (no file matches yet)")
+        for file in source.files:
+            failed += file.error is not None
+            if file.error or not args.quiet:
+                print(file.line())
+    files = [f for s in checks for f in s.files]
+    rejects = sum(sum(f.rejects.values()) for f in files)
+    print(f"config {args.config} is valid; {len(files)} files, "
+          f"{sum(f.read for f in files)} records, {rejects} would be rejected, "
+          f"{failed} files unreadable")
+    return 1 if failed else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from journey_core.report import ReportError, write_report
+
+    warehouse = Path(args.warehouse)
+    if not (warehouse / "journeys.duckdb").is_file():
+        raise PipelineError(f"{warehouse}: no journeys.duckdb here; run `journeys run` first")
+    try:
+        out = write_report(warehouse, Path(args.out) if args.out else None)
+    except ReportError as exc:
+        raise PipelineError(str(exc)) from None
+    print(f"wrote {out}")
+    return 0
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -111,6 +152,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--warehouse", required=True, metavar="DIR", help="warehouse folder")
     run.add_argument("-v", "--verbose", action="store_true", help="show Dagster's own log")
     run.set_defaults(func=cmd_run)
+
+    val = sub.add_parser(
+        "validate", help="dry-run a config: read every source file, write nothing",
+        description="Check the config, its source folders, and every file as ingest would read "
+        "it: records, what would load, what would be rejected and why, unreadable files. "
+        "Exit 0 when every file is readable, 1 when one is not, 2 for a bad config.")
+    val.add_argument("--config", required=True, help="pipeline config YAML")
+    val.add_argument("-q", "--quiet", action="store_true", help="list only unreadable files")
+    val.set_defaults(func=cmd_validate)
+
+    rep = sub.add_parser(
+        "report", help="write the journey map report (one self-contained HTML file)",
+        description="Write the journey map of a warehouse built by `journeys run` as one HTML "
+        "file that opens without network access.")
+    rep.add_argument("--warehouse", required=True, metavar="DIR")
+    rep.add_argument("--out", help="output file (default DIR/journey_map.html)")
+    rep.set_defaults(func=cmd_report)
 
     gen = sub.add_parser("generate", help="generate a deterministic multichannel sample",
                          description="Write source files and ground_truth.json to --out.")

@@ -6,7 +6,9 @@ return metadata (row count, table schema, a preview).
 
 
 import os
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,6 +30,13 @@ class JourneysResource(dg.ConfigurableResource):
 
     config_path: str = DEFAULT_CONFIG
     warehouse_dir: str = DEFAULT_WAREHOUSE
+    #: Print progress lines to stderr (the `journeys` CLI); otherwise they go to the run log.
+    progress: bool = False
+
+    def reporter(self, context: dg.AssetExecutionContext) -> Callable[[str], None]:
+        if self.progress:
+            return lambda message: print(f"journeys: {message}", file=sys.stderr, flush=True)
+        return context.log.info
 
     def load(self) -> Config:
         return load_config(self.config_path)
@@ -80,7 +89,7 @@ def ingested_events(context: dg.AssetExecutionContext,
                     warehouse: JourneysResource) -> dg.MaterializeResult:
     config = warehouse.load()
     with warehouse.connect() as con:
-        summary = pipeline.ingest_files(con, config, progress=context.log.info)
+        summary = pipeline.ingest_files(con, config, progress=warehouse.reporter(context))
         rows = con.execute("select count(*) from ingested_events").fetchall()[0][0]
         reconciliation = "\n".join(
             ["| file | read | loaded | rejected | duplicates | skipped |", "|---" * 6 + "|"]
@@ -110,10 +119,14 @@ def _published_asset(name: str, deps: list[str]) -> dg.AssetsDefinition:
         f"Primary key: {', '.join(table.primary_key)}.",
         metadata={"dagster/column_schema": column_schema(table), "grain": table.grain},
     )
-    def _asset(warehouse: JourneysResource) -> dg.MaterializeResult:
+    def _asset(context: dg.AssetExecutionContext,
+               warehouse: JourneysResource) -> dg.MaterializeResult:
         config = warehouse.load()
+        started = time.monotonic()
         with warehouse.connect() as con:
             rows = pipeline.publish_table(con, config, Path(warehouse.warehouse_dir), name)
+            warehouse.reporter(context)(
+                f"built {name}: {rows} rows in {time.monotonic() - started:.1f}s")
             return dg.MaterializeResult(metadata=table_metadata(con, name, rows))
 
     return _asset

@@ -10,21 +10,28 @@ with surveyed_journeys as (
 ),
 
 journey_events as (
-    -- each event with the latest non-survey touchpoint and stage before it in its journey
+    -- each event with the latest non-survey event before it in its journey
     select
         e.*,
         last_value(
-            case when e.event_type <> $survey_event_type then e.touchpoint end ignore nulls
-        ) over earlier as previous_touchpoint,
-        last_value(
-            case when e.event_type <> $survey_event_type then e.stage end ignore nulls
-        ) over earlier as previous_stage
+            case when e.event_type <> $survey_event_type then e.event_index end ignore nulls
+        ) over (
+            partition by e.journey_id order by e.event_index
+            rows between unbounded preceding and 1 preceding
+        ) as previous_index
     from events as e
     inner join surveyed_journeys as sj on e.journey_id = sj.journey_id
-    window earlier as (
-        partition by e.journey_id order by e.event_index
-        rows between unbounded preceding and 1 preceding
-    )
+),
+
+with_previous as (
+    -- the touchpoint and stage of that one event
+    select
+        je.*,
+        p.touchpoint as previous_touchpoint,
+        p.stage as previous_stage
+    from journey_events as je
+    left join events as p
+        on je.person_id = p.person_id and je.previous_index = p.event_index
 ),
 
 touchpoint_stages as (
@@ -56,7 +63,7 @@ answers as (
         end as attribution,
         coalesce(rated_touchpoint, previous_touchpoint, '(unattributed)') as touchpoint,
         case when rated_touchpoint is null then previous_stage end as previous_stage
-    from journey_events
+    from with_previous
     where event_type = $survey_event_type
 )
 

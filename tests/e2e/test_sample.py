@@ -235,7 +235,8 @@ def test_parquet_exports_read_with_duckdb(con, warehouse) -> None:
 
 
 def test_published_tables_keep_their_contract(con) -> None:
-    """Each published table has exactly the contract's columns in order, and a unique key."""
+    """Each published table has exactly the contract's columns in order, a unique key, and no
+    null in a column the contract says is never null."""
     for table in PUBLISHED:
         cols = [r[0] for r in con.execute(f'describe "{table.name}"').fetchall()]
         assert cols == table.column_names, table.name
@@ -243,6 +244,10 @@ def test_published_tables_keep_their_contract(con) -> None:
         dupes = one(con, f'select count(*) from (select {key} from "{table.name}" '
                          f'group by {key} having count(*) > 1)')
         assert dupes == 0, table.name
+        for col in table.columns:
+            if not col.nullable:
+                nulls = one(con, f'select count(*) from "{table.name}" where "{col.name}" is null')
+                assert nulls == 0, (table.name, col.name)
 
 
 def test_rerun_loads_nothing_new_and_changes_nothing(warehouse, sample_config_path,

@@ -90,3 +90,46 @@ def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
     assert lines[-1].startswith("journeys: ") and "day2.csv" in lines[-1]
     assert "not UTF-8" in lines[-1]
     assert not any("Traceback" in line or "Stack Trace" in line for line in lines)
+
+
+def test_run_shows_progress_per_file_and_table(tmp_path: Path) -> None:
+    """Long runs show where they are: one line per file ingested and per table built."""
+    config = write_project(tmp_path / "landing")
+    result = journeys("run", "--config", str(config), "--warehouse", str(tmp_path / "wh"),
+                      cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "[1/2] ingest web/day1.ndjson: 3 read, 3 loaded" in result.stderr
+    assert "[2/2] ingest calls/day1.csv: 2 read, 1 loaded, 1 rejected" in result.stderr
+    assert "built sessions: 2 rows" in result.stderr
+
+
+def test_validate_reports_every_file_without_writing(tmp_path: Path) -> None:
+    """`journeys validate` reads every file as ingest would, reports records and rejects per
+    file, exits 0, and writes nothing next to the config."""
+    config = write_project(tmp_path / "landing")
+    before = sorted(p.name for p in (tmp_path / "landing").rglob("*"))
+    result = journeys("validate", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "calls/day1.csv: 2 records, 1 to load, rejected: 1 bad_timestamp" in result.stdout
+    assert "web/day1.ndjson: 3 records, 3 to load" in result.stdout
+    assert "2 files, 5 records, 1 would be rejected, 0 files unreadable" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "landing").rglob("*")) == before
+
+
+def test_validate_lists_every_unreadable_file(tmp_path: Path) -> None:
+    """A dry run keeps going past an unreadable file, names each one, and exits 1."""
+    config = write_project(tmp_path / "landing")
+    (tmp_path / "landing" / "calls" / "day2.csv").write_text("call_id,crm\nk9,u1\n")
+    (tmp_path / "landing" / "calls" / "day3.csv").write_bytes(b"call_id\n\xff\n")
+    result = journeys("validate", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "FAIL calls/day2.csv" in result.stdout and "'start' (for occurred_at)" in result.stdout
+    assert "FAIL calls/day3.csv" in result.stdout and "not UTF-8" in result.stdout
+    assert "2 files unreadable" in result.stdout
+
+
+def test_report_needs_a_built_warehouse(tmp_path: Path) -> None:
+    """`journeys report` on a folder without a warehouse says what to do, in one line."""
+    result = journeys("report", "--warehouse", str(tmp_path / "empty"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith("run `journeys run` first")
