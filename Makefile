@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Dagster keeps instance state (runs, schedules, logs) under .dagster/ (git-ignored).
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: run test lint browser ui docs sample clean
+.PHONY: run test lint browser report ui docs sample clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ browser:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/sqlfluff lint sql docs/queries
+
+## report: the journey map of ./warehouse (after make run)
+report: $(STAMP)
+	$(BIN)/journeys report --warehouse warehouse
 
 ## ui: the Dagster UI (asset graph, schedule) on http://127.0.0.1:3000
 ui: $(STAMP)
