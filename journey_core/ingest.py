@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from journey_core.config import Config, SourceConfig
-from journey_core.schema import FILE_LEDGER, INGESTED_EVENTS, REJECTED_EVENTS
+from journey_core.schema import FILE_LEDGER, INGEST_REJECTS, INGESTED_EVENTS
 from journey_core.warehouse import ensure_tables, scalar
 
 IDENTIFIERS = ("customer_id", "anonymous_id", "email", "phone")
@@ -474,9 +474,9 @@ def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceCo
         con.execute(
             "insert into ingested_events select * from _new_events n where not exists "
             "(select 1 from ingested_events e where e.event_id = n.event_id)")
-        con.register("_new_rejects", _arrow(REJECTED_EVENTS.column_names, rejects,
+        con.register("_new_rejects", _arrow(INGEST_REJECTS.column_names, rejects,
                                              _REJECT_SCHEMA))
-        con.execute("insert into rejected_events select * from _new_rejects")
+        con.execute("insert into ingest_rejects select * from _new_rejects")
         result.duplicates += already
         result.loaded = len(events) - already
         result.rejected = len(rejects)
@@ -506,7 +506,7 @@ def display_path(config: Config, path: Path) -> str:
 def ingest(con: duckdb.DuckDBPyConnection, config: Config, *, loaded_at: datetime | None = None,
            progress: Any = None) -> IngestSummary:
     """Load every new file of every source, in source order then sorted path order."""
-    ensure_tables(con, ["ingested_events", "rejected_events", "file_ledger"])
+    ensure_tables(con, ["ingested_events", "ingest_rejects", "file_ledger"])
     loaded_at = loaded_at or datetime.now(UTC)
     salt = hash_salt(config)
     summary = IngestSummary()

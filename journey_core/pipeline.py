@@ -21,11 +21,11 @@ from journey_core.config import Config
 from journey_core.ingest import FileResult, IngestSummary, ingest
 from journey_core.models import load_models, run_model
 from journey_core.schema import TABLES
-from journey_core.warehouse import ensure_tables, row_count, scalar
+from journey_core.warehouse import ensure_tables, scalar
 
 #: Published table -> the models (in order) that build it; `identity_map` is built in Python.
 STEPS: dict[str, tuple[str, ...]] = {
-    "rejected_events": (),
+    "rejected_events": ("rejected_events",),
     "identity_map": ("stg_events", "int_identity_edges"),
     "identity_conflicts": (),
     "events": ("int_events_staged", "events"),
@@ -140,8 +140,23 @@ def model_params(config: Config, as_of: datetime) -> dict[str, Any]:
     }
 
 
+STAGING = "staging"
+
+
+def use_staging(con: duckdb.DuckDBPyConnection) -> None:
+    """New tables go to the `staging` schema; reads find staging first, then `main`."""
+    con.execute(f"create schema if not exists {STAGING}")
+    con.execute(f"set search_path = '{STAGING},main'")
+
+
+def use_main(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("set search_path = 'main'")
+
+
 def build_table(con: duckdb.DuckDBPyConnection, table: str, params: dict[str, Any]) -> None:
-    """Run the models behind one published table (its upstream tables must exist)."""
+    """Run the models behind one published table into `staging` (upstream tables: staging
+    first, then the published ones in `main`)."""
+    use_staging(con)
     models = load_models()
     for name in STEPS[table]:
         run_model(con, models[name], params)
@@ -149,44 +164,88 @@ def build_table(con: duckdb.DuckDBPyConnection, table: str, params: dict[str, An
         identity.stitch_identities(con)
 
 
+def stage_table(con: duckdb.DuckDBPyConnection, config: Config, table: str, *,
+                as_of: datetime | None = None) -> int:
+    """Write: build one published table in `staging`; return its row count."""
+    load_config_tables(con, config)
+    params = model_params(config, as_of or compute_as_of(con))
+    build_table(con, table, params)
+    return scalar(con, f'select count(*) from {STAGING}."{table}"')
+
+
 #: Target size of one Parquet file: large enough for BI engines, small enough to split work.
 PARQUET_FILE_BYTES = "256MB"
 
 
-def export_parquet(con: duckdb.DuckDBPyConnection, table: str, warehouse_dir: Path) -> Path:
-    """Write `<warehouse>/parquet/<table>/` through a staging folder swapped in at the end."""
-    target = warehouse_dir / "parquet" / table
-    staging = warehouse_dir / "parquet" / f".{table}.staging"
-    old = warehouse_dir / "parquet" / f".{table}.old"
-    for folder in (staging, old):
-        shutil.rmtree(folder, ignore_errors=True)
-    staging.mkdir(parents=True)
+def _export(con: duckdb.DuckDBPyConnection, source: str, table: str, folder: Path) -> None:
+    """Write one table's Parquet files into `folder` (Hive month folders for large tables)."""
     spec = TABLES[table]
     columns = ", ".join(f'"{c}"' for c in spec.column_names)
-    if spec.partition_by and row_count(con, table):
+    folder.mkdir(parents=True)
+    if spec.partition_by and scalar(con, f"select count(*) from {source}"):
         # Partition columns stay inside the files too, so readers get them typed (a date).
-        con.execute(f"copy (select {columns} from \"{table}\") to '{staging}' "
+        con.execute(f"copy (select {columns} from {source}) to '{folder}' "
                     f"(format parquet, compression zstd, partition_by (\"{spec.partition_by}\"), "
                     f"write_partition_columns true, file_size_bytes '{PARQUET_FILE_BYTES}', "
                     "overwrite_or_ignore true)")
     else:  # small tables, and empty ones (one file still carries the schema)
-        con.execute(f"copy (select {columns} from \"{table}\") to '{staging / 'data.parquet'}' "
+        con.execute(f"copy (select {columns} from {source}) to '{folder / 'data.parquet'}' "
                     "(format parquet, compression zstd)")
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-    return target
 
 
-def publish_table(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir: Path,
-                  table: str, *, as_of: datetime | None = None) -> int:
-    """Build one published table from its upstream tables, export it, return its row count."""
-    load_config_tables(con, config)
-    params = model_params(config, as_of or compute_as_of(con))
-    build_table(con, table, params)
-    export_parquet(con, table, warehouse_dir)
-    return row_count(con, table)
+def recover_parquet(warehouse_dir: Path) -> None:
+    """Finish or undo a publish that was killed while swapping Parquet folders."""
+    current, previous = warehouse_dir / "parquet", warehouse_dir / ".parquet.previous"
+    if not current.exists() and previous.exists():
+        previous.rename(current)  # killed between the two renames: the old version is whole
+    shutil.rmtree(previous, ignore_errors=True)
+    shutil.rmtree(warehouse_dir / ".parquet.next", ignore_errors=True)
+
+
+def staged_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    names = {r[0] for r in con.execute(
+        "select table_name from duckdb_tables() where schema_name = ?", [STAGING]).fetchall()}
+    return [t for t in STEPS if t in names]
+
+
+def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> list[str]:
+    """Publish every staged table at once: DuckDB tables in one transaction, then the Parquet
+    exports by swapping the whole `parquet/` folder. A failure or a kill at any point leaves
+    readers the old version or the new one of everything, never a mix.
+
+    Tables not staged in this run keep their published version and Parquet files."""
+    recover_parquet(warehouse_dir)
+    tables = staged_tables(con)
+    if not tables:
+        return []
+    current, nxt = warehouse_dir / "parquet", warehouse_dir / ".parquet.next"
+    previous = warehouse_dir / ".parquet.previous"
+    # 1. the new exports, beside the published ones (published tables not rebuilt are copied)
+    nxt.mkdir(parents=True)
+    for table in STEPS:
+        if table in tables:
+            _export(con, f'{STAGING}."{table}"', table, nxt / table)
+        elif (current / table).exists():
+            shutil.copytree(current / table, nxt / table)
+    # 2. the tables, atomically
+    use_main(con)
+    con.execute("begin transaction")
+    try:
+        for table in tables:
+            con.execute(f'create or replace table main."{table}" as '
+                        f'select * from {STAGING}."{table}"')
+        con.execute(f"drop schema {STAGING} cascade")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        shutil.rmtree(nxt, ignore_errors=True)
+        raise
+    # 3. the files: two renames; recover_parquet() finishes a swap killed in between
+    if current.exists():
+        current.rename(previous)
+    nxt.rename(current)
+    shutil.rmtree(previous, ignore_errors=True)
+    return tables
 
 
 def ingest_files(con: duckdb.DuckDBPyConnection, config: Config,
@@ -210,20 +269,33 @@ def ingest_files(con: duckdb.DuckDBPyConnection, config: Config,
 
 @dataclass
 class RunResult:
-    ingest: IngestSummary
+    ingest: IngestSummary | None
     as_of: datetime
     row_counts: dict[str, int]
+
+
+def rebuild(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir: Path, *,
+            as_of: datetime | None = None,
+            progress: Callable[[str], None] | None = None,
+            audit: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None) -> RunResult:
+    """Write every published table to staging, audit each (`audit` raises to stop), publish."""
+    say = progress or (lambda _msg: None)
+    as_of = as_of or compute_as_of(con)
+    counts = {}
+    for table in STEPS:
+        counts[table] = stage_table(con, config, table, as_of=as_of)
+        if audit:
+            audit(con, table)
+        say(f"built {table}: {counts[table]} rows")
+    publish(con, warehouse_dir)
+    return RunResult(None, as_of, counts)
 
 
 def run_pipeline(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir: Path, *,
                  as_of: datetime | None = None,
                  progress: Callable[[str], None] | None = None) -> RunResult:
-    """Ingest new files, rebuild every published table, and export each to Parquet."""
-    say = progress or (lambda _msg: None)
+    """Ingest new files, then rebuild, audit and publish every published table."""
     summary = ingest_files(con, config, progress)
-    as_of = as_of or compute_as_of(con)
-    counts = {}
-    for table in STEPS:
-        counts[table] = publish_table(con, config, warehouse_dir, table, as_of=as_of)
-        say(f"built {table}: {counts[table]} rows")
-    return RunResult(summary, as_of, counts)
+    result = rebuild(con, config, warehouse_dir, as_of=as_of, progress=progress)
+    result.ingest = summary
+    return result

@@ -32,12 +32,12 @@ class Table:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def ddl(self, name: str | None = None) -> str:
-        """`create table` statement for this table (optionally under another name)."""
+    def ddl(self, schema: str = "main") -> str:
+        """`create table` statement for this table in `schema`."""
         cols = ",\n  ".join(
             f'"{c.name}" {c.type}' + ("" if c.nullable else " not null") for c in self.columns
         )
-        return f'create table "{name or self.name}" (\n  {cols}\n)'
+        return f'create table "{schema}"."{self.name}" (\n  {cols}\n)'
 
 
 def _c(name: str, type_: str, description: str, nullable: bool = True) -> Column:
@@ -458,5 +458,15 @@ PUBLISHED: tuple[Table, ...] = (
     STAGE_TRANSITIONS, FUNNEL, ABANDONMENT, TOUCHPOINT_KPIS, JOURNEY_SEGMENTS, SURVEY_ANSWERS,
     FUNNEL_BY_SEGMENT, TOUCHPOINT_KPIS_BY_SEGMENT, ABANDONMENT_BY_SEGMENT, ACCOUNT_JOURNEYS,
 )
-INTERNAL: tuple[Table, ...] = (INGESTED_EVENTS, FILE_LEDGER)
+INGEST_REJECTS = Table(
+    name="ingest_rejects",
+    grain=REJECTED_EVENTS.grain,
+    primary_key=REJECTED_EVENTS.primary_key,
+    columns=REJECTED_EVENTS.columns,
+    description="The quarantine ingest writes, file by file, in the same transaction as the "
+    "file's events and ledger row; `rejected_events` publishes it.",
+    published=False,
+)
+
+INTERNAL: tuple[Table, ...] = (INGESTED_EVENTS, INGEST_REJECTS, FILE_LEDGER)
 TABLES: dict[str, Table] = {t.name: t for t in (*PUBLISHED, *INTERNAL)}

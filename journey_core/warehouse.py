@@ -25,10 +25,11 @@ def connect(warehouse_dir: str | Path, *, read_only: bool = False) -> duckdb.Duc
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, names: list[str] | None = None) -> None:
     """Create the named tables (default: all) with their contract schema when missing."""
-    existing = {row[0] for row in con.execute("select table_name from duckdb_tables()").fetchall()}
+    existing = {row[0] for row in con.execute(
+        "select table_name from duckdb_tables() where schema_name = 'main'").fetchall()}
     for name in names or list(TABLES):
         if name not in existing:
-            con.execute(TABLES[name].ddl())
+            con.execute(TABLES[name].ddl("main"))
 
 
 def scalar(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> Any:

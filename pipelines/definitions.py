@@ -5,11 +5,13 @@ return metadata (row count, table schema, a preview).
 """
 
 
+import json
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -21,6 +23,8 @@ from journey_core.schema import TABLES, Table
 from journey_core.warehouse import connect
 
 GROUP = "journeys"
+#: Every step that writes the DuckDB file takes the one slot of this pool (see dagster.yaml).
+POOL = "journeys_warehouse"
 DEFAULT_CONFIG = "data/sample/journeys.yaml"
 DEFAULT_WAREHOUSE = "warehouse"
 
@@ -43,7 +47,13 @@ class JourneysResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = connect(self.warehouse_dir)
+        try:
+            con = connect(self.warehouse_dir)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            # Another process writes the warehouse right now: transient, try the step again.
+            raise dg.RetryRequested(max_retries=5, seconds_to_wait=10) from exc
         try:
             yield con
         finally:
@@ -82,6 +92,7 @@ def table_metadata(con: duckdb.DuckDBPyConnection, name: str, rows: int) -> dict
 @dg.asset(
     group_name=GROUP,
     kinds={"duckdb", "python"},
+    pool=POOL,
     description="Load every new source file (file ledger: a file is loaded once) into canonical "
     "events; invalid records go to rejected_events verbatim with the reason.",
 )
@@ -114,9 +125,11 @@ def _published_asset(name: str, deps: list[str]) -> dg.AssetsDefinition:
         name=name,
         group_name=GROUP,
         deps=deps,
-        kinds={"duckdb", "parquet"},
+        kinds={"duckdb"},
+        pool=POOL,
         description=f"{table.description}\n\nGrain: {table.grain}. "
-        f"Primary key: {', '.join(table.primary_key)}.",
+        f"Primary key: {', '.join(table.primary_key)}. Written to the warehouse's `staging` "
+        "schema and checked; `published_tables` publishes it.",
         metadata={"dagster/column_schema": column_schema(table), "grain": table.grain},
     )
     def _asset(context: dg.AssetExecutionContext,
@@ -124,7 +137,7 @@ def _published_asset(name: str, deps: list[str]) -> dg.AssetsDefinition:
         config = warehouse.load()
         started = time.monotonic()
         with warehouse.connect() as con:
-            rows = pipeline.publish_table(con, config, Path(warehouse.warehouse_dir), name)
+            rows = pipeline.stage_table(con, config, name)
             warehouse.reporter(context)(
                 f"built {name}: {rows} rows in {time.monotonic() - started:.1f}s")
             return dg.MaterializeResult(metadata=table_metadata(con, name, rows))
@@ -153,8 +166,30 @@ UPSTREAM: dict[str, list[str]] = {
     "account_journeys": ["events", "journeys"],
 }
 
-published_assets = [_published_asset(name, deps) for name, deps in UPSTREAM.items()]
-all_assets = [ingested_events, *published_assets]
+table_assets = [_published_asset(name, deps) for name, deps in UPSTREAM.items()]
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=list(UPSTREAM),
+    kinds={"duckdb", "parquet"},
+    pool=POOL,
+    description="Publish the staged tables that passed their checks: every DuckDB table in one "
+    "transaction, then the Parquet exports (`<warehouse>/parquet/<table>/`) by swapping the "
+    "whole folder. A failed check skips this step and leaves the published version untouched.",
+)
+def published_tables(context: dg.AssetExecutionContext,
+                     warehouse: JourneysResource) -> dg.MaterializeResult:
+    with warehouse.connect() as con:
+        tables = pipeline.publish(con, Path(warehouse.warehouse_dir))
+    warehouse.reporter(context)(f"published {len(tables)} tables")
+    return dg.MaterializeResult(metadata={
+        "tables": ", ".join(tables),
+        "parquet": str(Path(warehouse.warehouse_dir) / "parquet"),
+    })
+
+
+all_assets = [ingested_events, *table_assets, published_tables]
 
 nightly_job = dg.define_asset_job(
     "journeys_nightly",
@@ -170,6 +205,25 @@ nightly_schedule = dg.ScheduleDefinition(
 )
 
 
+@dg.run_failure_sensor(
+    name="journeys_run_failures",
+    description="Append every failed run (job, failed steps, error) to "
+    "`<warehouse>/run_failures.jsonl` for the on-call data engineer.",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def journeys_run_failures(context: dg.RunFailureSensorContext) -> None:
+    failures = [{"step": e.step_key, "error": (e.event_specific_data.error.message.strip()
+                                                if e.event_specific_data.error else "")}
+                for e in context.get_step_failure_events()]
+    record = {"run_id": context.dagster_run.run_id, "job": context.dagster_run.job_name,
+              "failed_at": datetime.now(UTC).isoformat(), "message": context.failure_event.message,
+              "steps": failures}
+    path = Path(journeys_resource().warehouse_dir) / "run_failures.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(record) + "\n")
+
+
 def journeys_resource() -> JourneysResource:
     """The resource from JOURNEYS_CONFIG / JOURNEYS_WAREHOUSE (defaults: the sample)."""
     return JourneysResource(
@@ -182,6 +236,7 @@ defs = dg.Definitions(
     assets=all_assets,
     jobs=[nightly_job],
     schedules=[nightly_schedule],
+    sensors=[journeys_run_failures],
     resources={"warehouse": journeys_resource()},
     # One process writes the DuckDB file at a time: steps run one after another in-process.
     executor=dg.in_process_executor,

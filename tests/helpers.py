@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from journey_core.config import Config
 from journey_core.ingest import _EVENT_SCHEMA
-from journey_core.pipeline import STEPS, publish_table
+from journey_core.pipeline import rebuild
 from journey_core.schema import INGESTED_EVENTS
 from journey_core.warehouse import connect, ensure_tables
 
@@ -67,8 +67,7 @@ def build_warehouse(tmp_path: Path, events: list[dict[str, Any]], config: Config
     con.register("_rows", pa.Table.from_pylist(events, schema=_EVENT_SCHEMA))
     con.execute("insert into ingested_events select * from _rows")
     con.unregister("_rows")
-    for table in STEPS:
-        publish_table(con, config, tmp_path / "wh", table, as_of=as_of)
+    rebuild(con, config, tmp_path / "wh", as_of=as_of)
     return con
 
 

@@ -69,13 +69,15 @@ def instance(tmp_path: Path):
 
 def test_definitions_load_with_graph_schedule_and_job() -> None:
     """The code location loads: every published table is an asset downstream of ingest, and a
-    nightly schedule runs the job at 02:00 UTC."""
+    nightly schedule runs the job at 02:00 UTC; publishing comes after every table."""
     keys = {a.key.to_user_string() for a in all_assets}
-    assert keys == {"ingested_events", *(t.name for t in PUBLISHED)}
+    assert keys == {"ingested_events", *(t.name for t in PUBLISHED), "published_tables"}
     graph = defs.resolve_asset_graph()
     for table in PUBLISHED:
         upstream = dg.AssetSelection.assets(table.name).upstream().resolve(graph)
         assert dg.AssetKey("ingested_events") in upstream, table.name
+    publish_upstream = dg.AssetSelection.assets("published_tables").upstream().resolve(graph)
+    assert {dg.AssetKey(t.name) for t in PUBLISHED} <= publish_upstream
     assert nightly_schedule.cron_schedule == "0 2 * * *"
     assert nightly_schedule.execution_timezone == "UTC"
     assert defs.resolve_job_def(nightly_job.name) is not None

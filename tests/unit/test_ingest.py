@@ -16,7 +16,7 @@ import pytest
 
 from journey_core.config import Config
 from journey_core.ingest import IngestError, ingest
-from journey_core.pipeline import STEPS, publish_table
+from journey_core.pipeline import rebuild
 from journey_core.warehouse import connect, ensure_tables
 from tests.helpers import rows
 
@@ -58,7 +58,7 @@ def _events(con, columns: str = "event_id, occurred_at") -> list[tuple]:
 
 
 def _rejects(con) -> list[tuple]:
-    return rows(con, "select record_number, raw_record, reason from rejected_events "
+    return rows(con, "select record_number, raw_record, reason from ingest_rejects "
                      "order by record_number")
 
 
@@ -166,7 +166,7 @@ def test_csv_rejects_keep_line_number_raw_line_and_reason(tmp_path):
     assert _events(con, "event_id, event_type, record_number") == [
         ("crm:m1", "page\nview", 3), ("crm:r1", "page_view", 2),
     ]
-    assert rows(con, "select distinct source, file, rejected_at from rejected_events") == [
+    assert rows(con, "select distinct source, file, rejected_at from ingest_rejects") == [
         ("crm", "landing/crm/a.csv", LOADED),
     ]
     (result,) = summary.files
@@ -178,7 +178,7 @@ def test_reject_detail_names_file_record_and_field(tmp_path):
     _write(tmp_path, "landing/crm/a.csv", CSV_HEADER + "r1,2026-07-01T10:00:00Z,web,"
            "survey_response,c1,,,,11\n")
     con, _ = _ingest(tmp_path, _config(tmp_path, CANONICAL_CSV))
-    ((detail,),) = rows(con, "select detail from rejected_events")
+    ((detail,),) = rows(con, "select detail from ingest_rejects")
     assert "landing/crm/a.csv" in detail
     assert "record 2" in detail
     assert "nps_score" in detail
@@ -315,7 +315,7 @@ def test_second_run_skips_files_in_the_ledger(tmp_path):
 
 def test_reconciliation_read_equals_loaded_rejected_duplicates(tmp_path):
     """Per file: read = loaded + rejected + duplicates, and the counts match the rows in
-    ingested_events and rejected_events."""
+    ingested_events and ingest_rejects."""
     _write(tmp_path, "landing/app/a.ndjson", _ndjson([
         _event_json("n1"), _event_json("n1"), {"event_id": "bad"}, _event_json("n2"),
     ]) + "not json\n")
@@ -331,7 +331,7 @@ def test_reconciliation_read_equals_loaded_rejected_duplicates(tmp_path):
                l.records_rejected, count(distinct r.record_number)
         from file_ledger l
         left join ingested_events e on e.file = l.path
-        left join rejected_events r on r.file = l.path
+        left join ingest_rejects r on r.file = l.path
         group by all order by 1""") == [
         ("landing/app/a.ndjson", 2, 2, 2, 2),
         ("landing/app/b.ndjson", 1, 1, 0, 0),
@@ -350,7 +350,7 @@ def _times(tmp_path: Path, source: dict[str, Any], values: list[Any]) -> list[da
         {**_event_json(f"{i:02d}"), "occurred_at": v} for i, v in enumerate(values)
     ]))
     con, _ = _ingest(tmp_path, _config(tmp_path, source))
-    assert rows(con, "select count(*) from rejected_events") == [(0,)]
+    assert rows(con, "select count(*) from ingest_rejects") == [(0,)]
     return [r[1] for r in _events(con)]
 
 
@@ -492,8 +492,7 @@ def test_raw_emails_and_phones_reach_no_table(tmp_path):
     config = _config(tmp_path, {**CANONICAL_NDJSON, "pii_fields": ["friend"]})
     con, _ = _ingest(tmp_path, config)
     ensure_tables(con)
-    for table in STEPS:
-        publish_table(con, config, tmp_path / "wh", table)
+    rebuild(con, config, tmp_path / "wh")
     assert rows(con, "select count(*) from events") == [(2,)]
     text = _all_text(con).lower()
     for raw in ("alice", "example.com", "1234567", "123-4567", "bob"):
@@ -509,7 +508,7 @@ def test_rejected_records_keep_no_raw_email_or_phone(tmp_path):
     truncated = '{"event_id": "2", "email": "ann@example.org", "phone": "0049-151-7654321", "oc'
     _write(tmp_path, "landing/app/a.ndjson", json.dumps(good_shape) + "\n" + truncated + "\n")
     con, _ = _ingest(tmp_path, _config(tmp_path, CANONICAL_NDJSON))
-    found = rows(con, "select record_number, raw_record, detail, reason from rejected_events "
+    found = rows(con, "select record_number, raw_record, detail, reason from ingest_rejects "
                       "order by record_number")
     assert [(r[0], r[3]) for r in found] == [(1, "bad_value"), (2, "malformed_record")]
     for _, raw, detail, _ in found:

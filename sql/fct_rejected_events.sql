@@ -1,0 +1,11 @@
+-- rejected_events: the records ingest could not load, kept verbatim (personal data redacted)
+-- with the file, record number and failure type: the published copy of the quarantine.
+select
+    source,
+    file,
+    record_number,
+    raw_record,
+    reason,
+    detail,
+    rejected_at
+from ingest_rejects
