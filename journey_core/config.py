@@ -258,6 +258,8 @@ class Config(_Model):
 
     sources: list[SourceConfig]
     identity: IdentityConfig = IdentityConfig()
+    #: Events later than load time + max_future are rejected as too far in the future.
+    max_future: timedelta = timedelta(days=1)
     session_timeout: timedelta = timedelta(minutes=30)
     journey_timeout: timedelta = timedelta(days=30)
     stages: StagesConfig = StagesConfig()
@@ -287,7 +289,7 @@ class Config(_Model):
             raise ValueError(f"segment dimension names must be unique; repeated: {dupes}")
         return dims
 
-    @field_validator("session_timeout", "journey_timeout", mode="before")
+    @field_validator("session_timeout", "journey_timeout", "max_future", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
         return parse_duration(value)

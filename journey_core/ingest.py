@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -62,6 +62,7 @@ class FileResult:
     rejected: int = 0
     duplicates: int = 0
     skipped: bool = False
+    problem: str | None = None  # why the whole file was rejected
 
     @property
     def balanced(self) -> bool:
@@ -189,13 +190,22 @@ def parse_timestamp(value: Any, fmt: str, zone: str) -> datetime:
             raise ValueError("is empty")
         if fmt in ("epoch_s", "epoch_ms"):
             number = float(text)
+            # 1e11 seconds is the year 5138, 1e11 milliseconds is 1973: the two never overlap
+            # for real event times, so a value in the other unit is caught, not misread.
+            if fmt == "epoch_ms" and abs(number) < 1e11:
+                raise ValueError("looks like epoch seconds, the source is set to milliseconds")
+            if fmt == "epoch_s" and abs(number) >= 1e11:
+                raise ValueError("looks like epoch milliseconds, the source is set to seconds")
             parsed = datetime.fromtimestamp(number / (1000 if fmt == "epoch_ms" else 1), UTC)
         elif fmt == "iso8601":
             parsed = datetime.fromisoformat(text)
         else:
             parsed = datetime.strptime(text, fmt)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=ZoneInfo(zone))
+        local = parsed.replace(tzinfo=ZoneInfo(zone))  # fold=0: an ambiguous time is the first
+        if local.astimezone(UTC).astimezone(local.tzinfo).replace(tzinfo=None) != parsed:
+            raise ValueError(f"{parsed} does not exist in {zone} (clocks jumped forward)")
+        parsed = local
     return parsed.astimezone(UTC)
 
 
@@ -255,6 +265,7 @@ class SourceMapper:
 
     source: SourceConfig
     salt: str
+    latest_allowed: datetime | None = None  # events after this are too far in the future
 
     def column(self, canonical: str) -> str | None:
         """Source column for a canonical field: its mapping, else the same-named column unless
@@ -297,6 +308,11 @@ class SourceMapper:
             raw_ts = self.value(r, "occurred_at")
             raise RecordRejected("bad_timestamp",
                                  f"occurred_at {raw_ts!r} ({s.timestamp.format}): {exc}") from None
+        if self.latest_allowed is not None and occurred_at > self.latest_allowed:
+            raise RecordRejected(
+                "too_far_in_future",
+                f"occurred_at {occurred_at.isoformat()} is after {self.latest_allowed.isoformat()}"
+                " (load time + max_future)")
         ids = {k: _text(self.value(r, k)) for k in IDENTIFIERS}
         if not any(ids.values()):
             raise RecordRejected("missing_identifier",
@@ -374,7 +390,7 @@ _EVENT_SCHEMA = pa.schema([
     ("email_hash", pa.string()), ("phone_hash", pa.string()), ("revenue", pa.float64()),
     ("nps_score", pa.int16()), ("csat_score", pa.int16()), ("ces_score", pa.int16()),
     ("rated_touchpoint", pa.string()), ("file", pa.string()), ("record_number", pa.int64()),
-    ("properties", pa.string()),
+    ("payload_hash", pa.string()), ("properties", pa.string()),
 ])
 _REJECT_SCHEMA = pa.schema([
     ("source", pa.string()), ("file", pa.string()), ("record_number", pa.int64()),
@@ -397,24 +413,42 @@ class ParsedFile:
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     rejects: list[dict[str, Any]] = field(default_factory=list)
     read: int = 0
-    duplicates: int = 0  # repeated event_ids within the file
+    duplicates: int = 0  # exact repeats of an event_id within the file
+
+
+def payload_hash(event: dict[str, Any]) -> str:
+    """What an event says, whatever file it came from and whenever it was loaded."""
+    body = {k: v for k, v in event.items()
+            if k not in ("ingested_at", "file", "record_number", "payload_hash")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _reject(source: SourceConfig, rel: str, number: int, raw: str, reason: str, detail: str,
+            loaded_at: datetime) -> dict[str, Any]:
+    return {"source": source.name, "file": rel, "record_number": number, "raw_record": raw,
+            "reason": reason, "detail": f"{rel} record {number}: {detail}",
+            "rejected_at": loaded_at}
 
 
 def parse_file(source: SourceConfig, path: Path, rel: str, data: bytes, *, salt: str,
-               loaded_at: datetime) -> ParsedFile:
+               loaded_at: datetime, max_future: timedelta | None = None) -> ParsedFile:
     """Map every record of a file to a canonical event or a reject; write nothing.
 
     Raises IngestError when the file cannot be read at all (not UTF-8, corrupt Parquet, a
     required column missing from the header)."""
-    mapper = SourceMapper(source, salt)
+    latest = loaded_at + max_future if max_future is not None else None
+    mapper = SourceMapper(source, salt, latest)
     text = None
     if source.format in ("csv", "ndjson"):
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise IngestError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    parsed = ParsedFile()
+    if not data:  # an empty export: nothing to load, nothing lost
+        return parsed
     columns = _columns(source, path, text)
-    if columns is not None and data:
+    if columns is not None:
         missing = {f: c for f, c in mapper.required_columns().items() if c not in columns}
         if missing:
             named = ", ".join(f"{c!r} (for {f})" for f, c in missing.items())
@@ -427,32 +461,49 @@ def parse_file(source: SourceConfig, path: Path, rel: str, data: bytes, *, salt:
     else:
         records = _read_parquet(path)
 
-    parsed = ParsedFile()
     for rec in records:
         parsed.read += 1
+        known = mapper.personal_values(rec) if rec.fields is not None else []
         try:
             if rec.fields is None:
                 raise RecordRejected("malformed_record", rec.problem)
             event = mapper.to_event(rec)
         except RecordRejected as exc:
-            known = mapper.personal_values(rec)
-            parsed.rejects.append({
-                "source": source.name, "file": rel, "record_number": rec.number,
-                "raw_record": redact(rec.raw, salt, known), "reason": exc.reason,
-                "detail": redact(f"{rel} record {rec.number}: {exc}", salt, known),
-                "rejected_at": loaded_at})
-            continue
-        if event["event_id"] in parsed.events:
-            parsed.duplicates += 1
+            parsed.rejects.append(_reject(
+                source, rel, rec.number, redact(rec.raw, salt, known), exc.reason,
+                redact(str(exc), salt, known), loaded_at))
             continue
         event.update(ingested_at=loaded_at, file=rel)
-        parsed.events[event["event_id"]] = event
+        event["payload_hash"] = payload_hash(event)
+        event["_raw"] = redact(rec.raw, salt, known)  # kept only if it must become a reject
+        first = parsed.events.get(event["event_id"])
+        if first is None:
+            parsed.events[event["event_id"]] = event
+        elif first["payload_hash"] == event["payload_hash"]:
+            parsed.duplicates += 1
+        else:  # same id, other content: the first one stays, this one is kept as a reject
+            parsed.rejects.append(_reject(
+                source, rel, rec.number, redact(rec.raw, salt, known), "conflicting_duplicate",
+                f"event_id {event['event_id']} already read at record {first['record_number']} "
+                "with different content", loaded_at))
     return parsed
+
+
+def _ledger_row(con: duckdb.DuckDBPyConnection, result: FileResult, content_hash: str,
+                size: int, loaded_at: datetime, problem: str | None) -> None:
+    con.execute(
+        f"insert into file_ledger ({', '.join(FILE_LEDGER.column_names)}) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [content_hash, result.path, result.source, size, loaded_at, result.read, result.loaded,
+         result.rejected, result.duplicates, "rejected" if problem else "loaded", problem])
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig, path: Path,
                 *, loaded_at: datetime, salt: str) -> FileResult:
-    """Load one file in one transaction; skip it when its content hash is in the ledger."""
+    """Load one file in one transaction; skip it when its content hash is in the ledger.
+
+    A file that cannot be read at all is rejected whole: the ledger keeps it with the reason,
+    the file stays where it is, and the run goes on."""
     rel = display_path(config, path)
     result = FileResult(path=rel, source=source.name)
     data = read_file(path)
@@ -460,7 +511,13 @@ def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceCo
     if scalar(con, "select count(*) from file_ledger where content_hash = ?", [content_hash]):
         result.skipped = True
         return result
-    parsed = parse_file(source, path, rel, data, salt=salt, loaded_at=loaded_at)
+    try:
+        parsed = parse_file(source, path, rel, data, salt=salt, loaded_at=loaded_at,
+                            max_future=config.max_future)
+    except IngestError as exc:
+        result.problem = str(exc)
+        _ledger_row(con, result, content_hash, len(data), loaded_at, result.problem)
+        return result
     events, rejects = parsed.events, parsed.rejects
     result.read, result.duplicates = parsed.read, parsed.duplicates
 
@@ -468,23 +525,29 @@ def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceCo
     try:
         con.register("_new_events", _arrow(INGESTED_EVENTS.column_names, list(events.values()),
                                            _EVENT_SCHEMA))
-        already = scalar(
-            con, "select count(*) from _new_events n where exists "
-            "(select 1 from ingested_events e where e.event_id = n.event_id)")
+        # An event_id loaded before: the same content is a duplicate; other content is kept
+        # as a reject (the event loaded first stays).
+        seen = con.execute(
+            "select n.event_id, n.payload_hash = e.payload_hash, e.file, e.record_number "
+            "from _new_events n join ingested_events e on e.event_id = n.event_id").fetchall()
+        for event_id, same, file, number in seen:
+            if same:
+                result.duplicates += 1
+                continue
+            event = events[event_id]
+            rejects.append(_reject(
+                source, rel, event["record_number"], event["_raw"],
+                "conflicting_duplicate", f"event_id {event_id} already loaded from {file} "
+                f"record {number} with different content", loaded_at))
         con.execute(
             "insert into ingested_events select * from _new_events n where not exists "
             "(select 1 from ingested_events e where e.event_id = n.event_id)")
         con.register("_new_rejects", _arrow(INGEST_REJECTS.column_names, rejects,
                                              _REJECT_SCHEMA))
         con.execute("insert into ingest_rejects select * from _new_rejects")
-        result.duplicates += already
-        result.loaded = len(events) - already
+        result.loaded = len(events) - len(seen)
         result.rejected = len(rejects)
-        con.execute(
-            f"insert into file_ledger ({', '.join(FILE_LEDGER.column_names)}) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [content_hash, rel, source.name, len(data), loaded_at, result.read, result.loaded,
-             result.rejected, result.duplicates])
+        _ledger_row(con, result, content_hash, len(data), loaded_at, None)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

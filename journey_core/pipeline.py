@@ -262,6 +262,7 @@ def ingest_files(con: duckdb.DuckDBPyConnection, config: Config,
         done += 1
         say(f"[{done}/{total}] ingest {r.path}: " + (
             "already loaded, skipped" if r.skipped else
+            f"FILE REJECTED: {r.problem}" if r.problem else
             f"{r.read} read, {r.loaded} loaded, {r.rejected} rejected, {r.duplicates} duplicates"))
 
     return ingest(con, config, progress=report)

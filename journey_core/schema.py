@@ -84,6 +84,8 @@ INGESTED_EVENTS = Table(
     columns=(*_CANONICAL_EVENT, _c("file", "varchar", "File the event was loaded from.", False),
              _c("record_number", "bigint", "Line (CSV header = line 1, NDJSON) or row (Parquet, "
                 "from 1) of the record in its file.", False),
+             _c("payload_hash", "varchar", "sha256 of the canonical event (without load time, "
+                "file and record number): tells a repeated event from a conflicting one.", False),
              _PROPERTIES),
     description="Canonical events as ingested, before identity, stages, sessions and journeys. "
     "Internal; kept across runs so a file is loaded only once.",
@@ -103,7 +105,11 @@ FILE_LEDGER = Table(
         _c("records_read", "bigint", "Records read from the file.", False),
         _c("records_loaded", "bigint", "Records loaded as new events.", False),
         _c("records_rejected", "bigint", "Records rejected (see rejected_events).", False),
-        _c("records_duplicate", "bigint", "Records whose event_id was already loaded.", False),
+        _c("records_duplicate", "bigint", "Records whose event_id was already loaded with the "
+           "same content.", False),
+        _c("status", "varchar", "`loaded`, or `rejected` when the file could not be read at all "
+           "(its records are then neither loaded nor rejected one by one).", False),
+        _c("problem", "varchar", "Why the file was rejected."),
     ),
     description="The file ledger and per-file reconciliation: read = loaded + rejected + "
     "duplicates. A file whose content hash is here is skipped by later runs.",
@@ -145,7 +151,8 @@ REJECTED_EVENTS = Table(
            "as JSON), except that email addresses and phone numbers are replaced by "
            "`[redacted sha256:<salted hash>]`.", False),
         _c("reason", "varchar", "Failure type: malformed_record, bad_timestamp, "
-           "missing_identifier, missing_field, out_of_range, bad_value.", False),
+           "too_far_in_future, missing_identifier, missing_field, out_of_range, bad_value, "
+           "conflicting_duplicate.", False),
         _c("detail", "varchar", "What exactly was wrong, naming the field.", False),
         _c("rejected_at", "timestamptz", "When it was rejected.", False),
     ),

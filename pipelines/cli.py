@@ -53,14 +53,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not result.success:
         print("journeys: run failed (see the Dagster log above)", file=sys.stderr)
         return 1
-    _print_summary(result)
+    rejected_files = _print_summary(result)
     print(f"warehouse: {warehouse / 'journeys.duckdb'}; Parquet: {warehouse / 'parquet'}/; "
           f"journey map: journeys report --warehouse {warehouse}")
+    if rejected_files:
+        # The good files were loaded and published; the run still fails so nobody misses it.
+        problem = next(iter(rejected_files.values()))
+        print(f"journeys: {len(rejected_files)} file(s) rejected, first {problem} "
+              "(kept in the file ledger; fix or replace the file and run again)", file=sys.stderr)
+        return 1
     return 0
 
 
-def _print_summary(result: object) -> None:
-    """What was loaded, rejected and published, from the assets' metadata."""
+def _print_summary(result: object) -> dict[str, str]:
+    """What was loaded, rejected and published, from the assets' metadata; returns the files
+    rejected whole."""
     metadata = {}
     for name in ["ingested_events", *(t.name for t in PUBLISHED)]:
         for mat in result.asset_materializations_for_node(name):  # type: ignore[attr-defined]
@@ -78,6 +85,10 @@ def _print_summary(result: object) -> None:
           f"{value('ingested_events', 'records_duplicate')} duplicates")
     for table in PUBLISHED:
         print(f"published {table.name}: {value(table.name, 'dagster/row_count')} rows")
+    rejected = value("ingested_events", "files_rejected") or {}
+    for path, problem in rejected.items():  # type: ignore[union-attr]
+        print(f"file rejected: {path}: {problem}")
+    return dict(rejected)  # type: ignore[arg-type]
 
 
 

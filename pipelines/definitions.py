@@ -108,7 +108,9 @@ def ingested_events(context: dg.AssetExecutionContext,
                f"{f.skipped} |" for f in summary.files])
         return dg.MaterializeResult(metadata={
             "dagster/row_count": dg.MetadataValue.int(rows),
-            "files_loaded": sum(1 for f in summary.files if not f.skipped),
+            "files_loaded": sum(1 for f in summary.files if not f.skipped and not f.problem),
+            "files_rejected": dg.MetadataValue.json(
+                {f.path: f.problem for f in summary.files if f.problem}),
             "files_skipped": sum(1 for f in summary.files if f.skipped),
             "records_read": summary.total("read"),
             "records_loaded": summary.total("loaded"),

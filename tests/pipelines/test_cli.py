@@ -79,7 +79,8 @@ def test_missing_source_folder(tmp_path: Path) -> None:
 
 
 def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
-    """A file that cannot be read (here: not UTF-8) exits 1 with one line naming it."""
+    """A file that cannot be read (here: not UTF-8) is rejected whole and named in one line, and
+    the run exits 1; the readable files are still loaded and published."""
     config = write_project(tmp_path / "landing")
     bad = tmp_path / "landing" / "calls" / "day2.csv"
     bad.write_bytes(b"call_id,start,crm,queue\n\xff\xfe,1,u1,billing\n")
@@ -90,6 +91,11 @@ def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
     assert lines[-1].startswith("journeys: ") and "day2.csv" in lines[-1]
     assert "not UTF-8" in lines[-1]
     assert not any("Traceback" in line or "Stack Trace" in line for line in lines)
+    con = duckdb.connect(str(tmp_path / "wh" / "journeys.duckdb"), read_only=True)
+    assert con.execute("select count(*) from events").fetchall() == [(4,)]
+    assert con.execute("select path, status from file_ledger where status = 'rejected'")\
+        .fetchall() == [("calls/day2.csv", "rejected")]
+    con.close()
 
 
 def test_run_shows_progress_per_file_and_table(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from journey_core.config import Config
-from journey_core.ingest import IngestError, ingest
+from journey_core.ingest import ingest
 from journey_core.pipeline import rebuild
 from journey_core.warehouse import connect, ensure_tables
 from tests.helpers import rows
@@ -243,17 +243,25 @@ def test_parquet_reject_raw_record_is_row_as_json(tmp_path):
     assert _events(con, "event_id, record_number") == [("pos:p1", 1)]
 
 
-def test_missing_required_csv_column_raises_naming_file_and_column(tmp_path):
-    """A CSV without a required column (here `channel`) fails with an IngestError naming the
-    file and the column."""
+def test_missing_required_csv_column_rejects_the_file_naming_it_and_the_column(tmp_path):
+    """A CSV without a required column (here `channel`) is rejected whole: the ledger keeps it
+    as `rejected` with a reason naming the file and the column, nothing of it loads, and the
+    other files of the run still load."""
     path = _write(tmp_path, "landing/crm/a.csv",
                   "event_id,occurred_at,event_type,customer_id\n"
                   "1,2026-07-01T10:00:00Z,page_view,c1\n")
+    _write(tmp_path, "landing/crm/b.csv",
+           "event_id,occurred_at,channel,event_type,customer_id\n"
+           "2,2026-07-01T10:00:00Z,web,page_view,c1\n")
     con = connect(tmp_path / "wh")
-    with pytest.raises(IngestError) as info:
-        ingest(con, _config(tmp_path, CANONICAL_CSV), loaded_at=LOADED)
-    assert str(path) in str(info.value)
-    assert "'channel'" in str(info.value)
+    summary = ingest(con, _config(tmp_path, CANONICAL_CSV), loaded_at=LOADED)
+    problems = {f.path: f.problem for f in summary.files}
+    assert str(path) in problems["landing/crm/a.csv"] and "'channel'" in problems["landing/crm/a.csv"]
+    assert problems["landing/crm/b.csv"] is None
+    assert rows(con, "select path, status, problem is not null, records_read from file_ledger "
+                     "order by path") == [("landing/crm/a.csv", "rejected", True, 0),
+                                          ("landing/crm/b.csv", "loaded", False, 1)]
+    assert _events(con, "event_id") == [("crm:2",)]
 
 
 # --- duplicates, ledger, reconciliation --------------------------------------------------------
@@ -265,13 +273,13 @@ def _event_json(event_id: str, event_type: str = "page_view") -> dict[str, Any]:
 
 
 def test_duplicates_in_a_file_and_across_files_load_once(tmp_path):
-    """A repeated event_id is loaded once (the first seen, files in path order) and counted as
-    a duplicate, within a file and across files."""
+    """A repeated event (same event_id, same content) is loaded once and counted as a
+    duplicate, within a file and across files."""
     _write(tmp_path, "landing/app/a.ndjson", _ndjson([
-        _event_json("n1"), _event_json("n2"), _event_json("n1", "purchase"),
+        _event_json("n1"), _event_json("n2"), _event_json("n1"),
     ]))
     _write(tmp_path, "landing/app/b.ndjson", _ndjson([
-        _event_json("n2", "purchase"), _event_json("n3"),
+        _event_json("n2"), _event_json("n3"),
     ]))
     con, _ = _ingest(tmp_path, _config(tmp_path, CANONICAL_NDJSON))
     assert _events(con, "event_id, event_type, file, record_number") == [
@@ -283,6 +291,27 @@ def test_duplicates_in_a_file_and_across_files_load_once(tmp_path):
         ("landing/app/a.ndjson", 3, 2, 0, 1),
         ("landing/app/b.ndjson", 2, 1, 0, 1),
     ]
+
+
+def test_same_event_id_with_other_content_is_kept_as_a_conflict(tmp_path):
+    """The same event_id with different content: the first read (files in path order, then
+    record order) is loaded, every other version is kept verbatim in the quarantine as a
+    `conflicting_duplicate` naming where the loaded one came from; nothing is lost."""
+    _write(tmp_path, "landing/app/a.ndjson", _ndjson([
+        _event_json("n1"), _event_json("n1", "purchase"),
+    ]))
+    _write(tmp_path, "landing/app/b.ndjson", _ndjson([_event_json("n1", "add_to_cart")]))
+    con, _ = _ingest(tmp_path, _config(tmp_path, CANONICAL_NDJSON))
+    assert _events(con, "event_id, event_type") == [("app:n1", "page_view")]
+    got = rows(con, "select file, record_number, reason, detail, raw_record from ingest_rejects "
+                    "order by file")
+    assert [r[:3] for r in got] == [("landing/app/a.ndjson", 2, "conflicting_duplicate"),
+                                    ("landing/app/b.ndjson", 1, "conflicting_duplicate")]
+    assert "already read at record 1" in got[0][3]
+    assert "already loaded from landing/app/a.ndjson record 1" in got[1][3]
+    assert json.loads(got[1][4])["event_type"] == "add_to_cart"
+    assert _ledger(con) == [("landing/app/a.ndjson", 2, 1, 1, 0),
+                            ("landing/app/b.ndjson", 1, 0, 1, 0)]
 
 
 def test_same_source_id_in_two_sources_is_two_events(tmp_path):
