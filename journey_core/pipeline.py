@@ -6,7 +6,9 @@ stage transitions, abandonment -> funnel, touchpoint KPIs -> Parquet exports.
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -143,6 +145,15 @@ def model_params(config: Config, as_of: datetime) -> dict[str, Any]:
 STAGING = "staging"
 
 
+def fault_point(name: str) -> None:
+    """Fault-injection hook for the crash tests: with JOURNEYS_FAULT_PAUSE=<name>, write the
+    name to the file JOURNEYS_FAULT_MARKER and wait there to be killed. Inert otherwise."""
+    if os.environ.get("JOURNEYS_FAULT_PAUSE") != name:
+        return
+    Path(os.environ["JOURNEYS_FAULT_MARKER"]).write_text(name)
+    time.sleep(300)
+
+
 def use_staging(con: duckdb.DuckDBPyConnection) -> None:
     """New tables go to the `staging` schema; reads find staging first, then `main`."""
     con.execute(f"create schema if not exists {STAGING}")
@@ -225,6 +236,7 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> list[str]:
     for table in STEPS:
         if table in tables:
             _export(con, f'{STAGING}."{table}"', table, nxt / table)
+            fault_point("export")
         elif (current / table).exists():
             shutil.copytree(current / table, nxt / table)
     # 2. the tables, atomically
@@ -235,6 +247,7 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> list[str]:
             con.execute(f'create or replace table main."{table}" as '
                         f'select * from {STAGING}."{table}"')
         con.execute(f"drop schema {STAGING} cascade")
+        fault_point("commit")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -243,6 +256,7 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> list[str]:
     # 3. the files: two renames; recover_parquet() finishes a swap killed in between
     if current.exists():
         current.rename(previous)
+    fault_point("swap")
     nxt.rename(current)
     shutil.rmtree(previous, ignore_errors=True)
     return tables
