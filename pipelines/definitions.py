@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -214,8 +215,12 @@ nightly_schedule = dg.ScheduleDefinition(
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def journeys_run_failures(context: dg.RunFailureSensorContext) -> None:
-    failures = [{"step": e.step_key, "error": (e.event_specific_data.error.message.strip()
-                                                if e.event_specific_data.error else "")}
+    def root_message(error: Any) -> str:  # a SerializableErrorInfo or None
+        while error is not None and error.cause is not None:  # Dagster wraps the real error
+            error = error.cause
+        return error.message.strip() if error else ""
+
+    failures = [{"step": e.step_key, "error": root_message(e.event_specific_data.error)}
                 for e in context.get_step_failure_events()]
     record = {"run_id": context.dagster_run.run_id, "job": context.dagster_run.job_name,
               "failed_at": datetime.now(UTC).isoformat(), "message": context.failure_event.message,

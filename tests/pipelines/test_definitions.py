@@ -17,6 +17,7 @@ from pipelines.definitions import (
     JourneysResource,
     all_assets,
     defs,
+    journeys_run_failures,
     nightly_job,
     nightly_schedule,
 )
@@ -161,3 +162,29 @@ def test_code_location_loads_with_the_dagster_cli(repo_root: Path) -> None:
         check=False)
     assert result.returncode == 0, result.stderr
     assert "Validation successful" in result.stderr + result.stdout
+
+
+def test_run_failure_sensor_records_the_failed_step(tmp_path: Path,
+                                                    instance: dg.DagsterInstance,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed run (here: a config whose timeout is not a duration) is appended to
+    <warehouse>/run_failures.jsonl with its job, failed step and error."""
+    config_path = write_project(tmp_path / "landing")
+    config_path.write_text(config_path.read_text() + "session_timeout: soon\n")
+    warehouse = tmp_path / "wh"
+    monkeypatch.setenv("JOURNEYS_WAREHOUSE", str(warehouse))
+    resource = JourneysResource(config_path=str(config_path), warehouse_dir=str(warehouse))
+    result = dg.materialize(all_assets, resources={"warehouse": resource}, instance=instance,
+                            raise_on_error=False)
+    assert not result.success
+    (entry,) = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    failure = entry.dagster_event
+    context = dg.build_run_status_sensor_context(
+        sensor_name="journeys_run_failures", dagster_event=failure, dagster_instance=instance,
+        dagster_run=result.dagster_run).for_run_failure()
+    journeys_run_failures(context)
+    (record,) = [json.loads(line) for line in
+                 (warehouse / "run_failures.jsonl").read_text().splitlines()]
+    assert record["run_id"] == result.run_id
+    assert [s["step"] for s in record["steps"]] == ["ingested_events"]
+    assert "session_timeout" in record["steps"][0]["error"]
