@@ -144,6 +144,9 @@ class IdentityConfig(_Model):
     salt_env: str = "JOURNEYS_HASH_SALT"
     #: Used only when the variable named by `salt_env` is unset; fine for samples, not production.
     default_salt: str = "journeys-development-salt"
+    #: Production: the salt must come from `salt_env`; unset, empty or the development
+    #: default stops the run (`JOURNEYS_ENV=production` does the same without the config).
+    production: bool = False
 
 
 class StageRule(_Model):

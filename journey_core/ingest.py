@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from journey_core.config import Config, SourceConfig
+from journey_core.privacy import forgotten_filter, require_salt
 from journey_core.schema import FILE_LEDGER, INGEST_REJECTS, INGESTED_EVENTS
 from journey_core.warehouse import ensure_tables, scalar
 
@@ -63,10 +63,11 @@ class FileResult:
     duplicates: int = 0
     skipped: bool = False
     problem: str | None = None  # why the whole file was rejected
+    forgotten: int = 0  # records of forgotten persons, dropped (see journey_core.privacy)
 
     @property
     def balanced(self) -> bool:
-        return self.read == self.loaded + self.rejected + self.duplicates
+        return self.read == self.loaded + self.rejected + self.duplicates + self.forgotten
 
 
 @dataclass
@@ -236,6 +237,13 @@ def redact(text: str, salt: str, known: list[str]) -> str:
     more); email addresses and international phone numbers are also found by pattern, for records
     that could not be parsed."""
     def token(value: str) -> str:
+        # A valid email or phone gets the hash of email_hash / phone_hash, so that a reject can
+        # be matched to its person (journeys forget); anything else its trimmed lower case.
+        for normalize in (normalize_email, normalize_phone):
+            try:
+                return f"[redacted sha256:{salted_hash(salt, normalize(value))}]"
+            except ValueError:
+                continue
         return f"[redacted sha256:{salted_hash(salt, value.strip().lower())}]"
 
     # Shorter values are no real email or phone, and replacing them could mangle other fields.
@@ -374,7 +382,7 @@ class SourceMapper:
 
 
 def hash_salt(config: Config) -> str:
-    return os.environ.get(config.identity.salt_env) or config.identity.default_salt
+    return require_salt(config)
 
 
 def _arrow(table_columns: list[str], rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
@@ -493,9 +501,10 @@ def _ledger_row(con: duckdb.DuckDBPyConnection, result: FileResult, content_hash
                 size: int, loaded_at: datetime, problem: str | None) -> None:
     con.execute(
         f"insert into file_ledger ({', '.join(FILE_LEDGER.column_names)}) "
-        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [content_hash, result.path, result.source, size, loaded_at, result.read, result.loaded,
-         result.rejected, result.duplicates, "rejected" if problem else "loaded", problem])
+         result.rejected, result.duplicates, result.forgotten,
+         "rejected" if problem else "loaded", problem])
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig, path: Path,
@@ -518,7 +527,10 @@ def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceCo
         result.problem = str(exc)
         _ledger_row(con, result, content_hash, len(data), loaded_at, result.problem)
         return result
-    events, rejects = parsed.events, parsed.rejects
+    keep = forgotten_filter(con)  # a forgotten person's records stay out; others lose their ids
+    events = {i: e for i, v in parsed.events.items() if (e := keep(v)) is not None}
+    rejects = [r for r in parsed.rejects if keep(r) is not None]
+    result.forgotten = len(parsed.events) + len(parsed.rejects) - len(events) - len(rejects)
     result.read, result.duplicates = parsed.read, parsed.duplicates
 
     con.execute("begin transaction")

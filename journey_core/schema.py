@@ -107,6 +107,8 @@ FILE_LEDGER = Table(
         _c("records_rejected", "bigint", "Records rejected (see rejected_events).", False),
         _c("records_duplicate", "bigint", "Records whose event_id was already loaded with the "
            "same content.", False),
+        _c("records_forgotten", "bigint", "Records of forgotten persons (`journeys forget`), "
+           "dropped: read = loaded + rejected + duplicates + forgotten.", False),
         _c("status", "varchar", "`loaded`, or `rejected` when the file could not be read at all "
            "(its records are then neither loaded nor rejected one by one).", False),
         _c("problem", "varchar", "Why the file was rejected."),
@@ -475,5 +477,23 @@ INGEST_REJECTS = Table(
     published=False,
 )
 
-INTERNAL: tuple[Table, ...] = (INGESTED_EVENTS, INGEST_REJECTS, FILE_LEDGER)
+FORGOTTEN_IDENTIFIERS = Table(
+    name="forgotten_identifiers",
+    grain="one row per forgotten identifier",
+    primary_key=("identifier_type", "identifier_hash"),
+    columns=(
+        _c("identifier_type", "varchar", "customer_id, anonymous_id, email_hash or phone_hash.",
+           False),
+        _c("identifier_hash", "varchar", "sha256 of the identifier as stored (for "
+               "email_hash and phone_hash: of the salted hash); never the identifier itself.",
+               False),
+        _c("person_id_hash", "varchar", "sha256 of the forgotten person_id.", False),
+        _c("forgotten_at", "timestamptz", "When the person was forgotten.", False),
+    ),
+    description="Tombstones of forgotten persons: ingest drops their events and rejected "
+    "records, so re-ingesting an old file cannot bring them back. Internal; not exported.",
+    published=False,
+)
+
+INTERNAL: tuple[Table, ...] = (INGESTED_EVENTS, INGEST_REJECTS, FILE_LEDGER, FORGOTTEN_IDENTIFIERS)
 TABLES: dict[str, Table] = {t.name: t for t in (*PUBLISHED, *INTERNAL)}

@@ -11,13 +11,17 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import duckdb
+
 from journey_core.config import ConfigError, load_config
 from journey_core.ingest import IngestError
 from journey_core.models import ModelError
 from journey_core.pipeline import PipelineError, check_paths
+from journey_core.privacy import PrivacyError
+from journey_core.rejects import RejectsError
 from journey_core.schema import PUBLISHED
 
-_KNOWN_ERRORS = (ConfigError, IngestError, ModelError, PipelineError)
+_KNOWN_ERRORS = (ConfigError, IngestError, ModelError, PipelineError, PrivacyError, RejectsError)
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -129,6 +133,96 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_warehouse(warehouse: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    from journey_core.warehouse import connect
+
+    if not (warehouse / "journeys.duckdb").is_file():
+        raise PipelineError(f"{warehouse}: no journeys.duckdb here; run `journeys run` first")
+    try:
+        return connect(warehouse, read_only=read_only)
+    except duckdb.IOException as exc:
+        raise PipelineError(f"{warehouse / 'journeys.duckdb'} is in use by another process "
+                            f"(a run?); try again when it ends ({exc})") from None
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from journey_core.privacy import compact_warehouse, forget_person
+
+    config = load_config(args.config)
+    warehouse = Path(args.warehouse)
+    con = _open_warehouse(warehouse, read_only=False)
+    try:
+        result = forget_person(con, config, warehouse, args.person)
+    finally:
+        con.close()
+    compact_warehouse(warehouse)  # deleted rows' bytes would stay in the file's free blocks
+    print(result.summary())
+    return 0
+
+
+def cmd_rejects(args: argparse.Namespace) -> int:
+    from journey_core.rejects import (
+        FAILURE_TYPES,
+        MANIFEST,
+        export_for_replay,
+        landing_folder,
+        matches_source,
+        rejected_files,
+        summarize,
+    )
+
+    if args.export and not args.config:
+        raise ConfigError("journeys rejects --export needs --config (the sources' formats and "
+                          "landing folders)")
+    config = load_config(args.config) if args.config else None
+    warehouse = Path(args.warehouse)
+    con = _open_warehouse(warehouse, read_only=True)
+    try:
+        groups = summarize(con, args.source)
+        files = rejected_files(con, args.source)
+        exported = (export_for_replay(con, config, Path(args.export), args.source)
+                    if args.export and config else [])
+    finally:
+        con.close()
+
+    total = sum(g.records for g in groups)
+    print(f"rejected records in {warehouse / 'journeys.duckdb'}: {total}")
+    if groups:
+        print(f"  {'source':<14} {'failure type':<22} {'records':>7} {'first':>7}  file")
+        for g in groups:
+            print(f"  {g.source:<14} {g.reason:<22} {g.records:>7} {g.first_record:>7}  {g.file}")
+            if args.verbose:
+                print(f"  {'':<14} {'':<22} {'':>7} {'':>7}  e.g. {g.example}")
+        by_type: dict[str, int] = {}
+        for g in groups:
+            by_type[g.reason] = by_type.get(g.reason, 0) + g.records
+        print("by failure type: " + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items())))
+        for reason in sorted(by_type):
+            print(f"  {reason}: {FAILURE_TYPES.get(reason, '(no description)')}")
+    for f in files:
+        print(f"file rejected whole: {f.path} ({f.source}): {f.problem}")
+    if exported and config:
+        out = Path(args.export)
+        with (out / MANIFEST).open(encoding="utf-8") as handle:
+            counts: dict[str, int] = {}
+            for line in list(handle)[1:]:
+                name = line.split("\t", 1)[0]
+                counts[name] = counts.get(name, 0) + 1
+        sources = {s.name: s for s in config.sources}
+        print(f"exported for replay ({out / MANIFEST} maps each record to its original):")
+        for path in exported:
+            source = sources[path.parent.name]
+            print(f"  {path} ({counts[path.relative_to(out).as_posix()]} records): fix it, then "
+                  f"move it into {landing_folder(config, source)}")
+            if not matches_source(source, path.name):
+                print(f"    warning: rename it to match {Path(source.path).name!r} first")
+        print("put back redacted values ([redacted sha256:...]) from the source system; the "
+              "next `journeys run` loads the files as new content")
+    elif args.export:
+        print("nothing to export")
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from journey_core.sample import generate_sample
 
@@ -190,6 +284,34 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--days", type=int, default=35)
     gen.add_argument("--seed", type=int, default=7)
     gen.set_defaults(func=cmd_generate)
+
+    fgt = sub.add_parser(
+        "forget", help="erase a person from every table and Parquet export (GDPR erasure)",
+        description="Delete the person's events and rejected records, remove their identifiers "
+        "from other persons' events, rebuild every published table and Parquet export, compact "
+        "the DuckDB file, and keep tombstones (hashes of their identifiers) so re-ingesting an "
+        "old file cannot bring them back. Exit 0 when done (also when already forgotten), 1 for "
+        "an unknown person or a warehouse in use, 2 for a bad config.")
+    fgt.add_argument("--config", required=True, help="pipeline config YAML")
+    fgt.add_argument("--warehouse", required=True, metavar="DIR", help="warehouse folder")
+    fgt.add_argument("--person", required=True, metavar="ID",
+                     help="person_id as in identity_map / events")
+    fgt.set_defaults(func=cmd_forget)
+
+    rej = sub.add_parser(
+        "rejects", help="summarize rejected records; export them for fixing and replay",
+        description="Count rejected records by source, failure type and file, and list files "
+        "rejected whole. With --export DIR, write each source's rejected records in the "
+        "source's own format (plus DIR/replay_manifest.tsv) to be fixed and moved into the "
+        "source's landing folder, where the next run loads them. Exit 0; 1 when the warehouse "
+        "or an original CSV file is missing; 2 for a bad config or --export without --config.")
+    rej.add_argument("--warehouse", required=True, metavar="DIR", help="warehouse folder")
+    rej.add_argument("--source", help="only this source")
+    rej.add_argument("--export", metavar="OUT", help="write replay files into this folder")
+    rej.add_argument("--config", help="pipeline config YAML (needed with --export)")
+    rej.add_argument("-v", "--verbose", action="store_true",
+                     help="show what was wrong with each group's first record")
+    rej.set_defaults(func=cmd_rejects)
 
     docs = sub.add_parser("docs", help="write the data dictionary from the schema module")
     docs.add_argument("--out", default="docs/tables.md")
