@@ -52,10 +52,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Failures are reported by main() in one line; -v shows Dagster's own log and stack traces.
     log_level = "DEBUG" if args.verbose else "CRITICAL"
     result = dg.materialize(
-        all_assets, resources={"warehouse": resource}, instance=instance, raise_on_error=True,
+        all_assets, resources={"warehouse": resource}, instance=instance, raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}})
     if not result.success:
-        print("journeys: run failed (see the Dagster log above)", file=sys.stderr)
+        print(f"journeys: {_failure_reason(result)}", file=sys.stderr)
         return 1
     rejected_files = _print_summary(result)
     print(f"warehouse: {warehouse / 'journeys.duckdb'}; Parquet: {warehouse / 'parquet'}/; "
@@ -67,6 +67,22 @@ def cmd_run(args: argparse.Namespace) -> int:
               "(kept in the file ledger; fix or replace the file and run again)", file=sys.stderr)
         return 1
     return 0
+
+
+def _failure_reason(result: object) -> str:
+    """One line: the failed blocking check (nothing was published), else the failed step."""
+    for evaluation in result.get_asset_check_evaluations():  # type: ignore[attr-defined]
+        if not evaluation.passed and evaluation.severity.value == "ERROR":
+            failed = ", ".join(k for k in evaluation.metadata if "[" in k) or "see its metadata"
+            return (f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} "
+                    f"failed: {failed}; nothing was published, the previous tables stand")
+    for event in result.get_step_failure_events():  # type: ignore[attr-defined]
+        error = event.event_specific_data.error
+        while error is not None and error.cause is not None:  # Dagster wraps the real error
+            error = error.cause
+        if error is not None:
+            return f"step {event.step_key} failed: {error.message.strip()}"
+    return "run failed (run with -v for Dagster's log)"
 
 
 def _print_summary(result: object) -> dict[str, str]:

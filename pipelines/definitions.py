@@ -22,8 +22,11 @@ from journey_core import pipeline
 from journey_core.config import Config, load_config
 from journey_core.schema import TABLES, Table
 from journey_core.warehouse import connect
+from pipelines.checks import check_results, check_specs
 
 GROUP = "journeys"
+#: Ingest tables checked on the ingest asset (raw events, ledger, quarantine).
+INGEST_CHECKED = ("ingested_events", "file_ledger", "ingest_rejects")
 #: Every step that writes the DuckDB file takes the one slot of this pool (see dagster.yaml).
 POOL = "journeys_warehouse"
 DEFAULT_CONFIG = "data/sample/journeys.yaml"
@@ -94,11 +97,13 @@ def table_metadata(con: duckdb.DuckDBPyConnection, name: str, rows: int) -> dict
     group_name=GROUP,
     kinds={"duckdb", "python"},
     pool=POOL,
+    check_specs=[s for t in INGEST_CHECKED for s in check_specs(t, asset="ingested_events")],
     description="Load every new source file (file ledger: a file is loaded once) into canonical "
     "events; invalid records go to rejected_events verbatim with the reason.",
 )
 def ingested_events(context: dg.AssetExecutionContext,
-                    warehouse: JourneysResource) -> dg.MaterializeResult:
+                    warehouse: JourneysResource) -> Iterator[dg.MaterializeResult
+                                                            | dg.AssetCheckResult]:
     config = warehouse.load()
     with warehouse.connect() as con:
         summary = pipeline.ingest_files(con, config, progress=warehouse.reporter(context))
@@ -107,7 +112,7 @@ def ingested_events(context: dg.AssetExecutionContext,
             ["| file | read | loaded | rejected | duplicates | skipped |", "|---" * 6 + "|"]
             + [f"| {f.path} | {f.read} | {f.loaded} | {f.rejected} | {f.duplicates} | "
                f"{f.skipped} |" for f in summary.files])
-        return dg.MaterializeResult(metadata={
+        yield dg.MaterializeResult(metadata={
             "dagster/row_count": dg.MetadataValue.int(rows),
             "files_loaded": sum(1 for f in summary.files if not f.skipped and not f.problem),
             "files_rejected": dg.MetadataValue.json(
@@ -119,6 +124,10 @@ def ingested_events(context: dg.AssetExecutionContext,
             "records_duplicate": summary.total("duplicates"),
             "reconciliation": dg.MetadataValue.md(reconciliation),
         })
+        # The raw events, the ledger and the quarantine, against the time of the check.
+        for table in INGEST_CHECKED:
+            yield from check_results(con, table, config, as_of=None, schema="main",
+                                     asset="ingested_events")
 
 
 def _published_asset(name: str, deps: list[str]) -> dg.AssetsDefinition:
@@ -134,16 +143,21 @@ def _published_asset(name: str, deps: list[str]) -> dg.AssetsDefinition:
         f"Primary key: {', '.join(table.primary_key)}. Written to the warehouse's `staging` "
         "schema and checked; `published_tables` publishes it.",
         metadata={"dagster/column_schema": column_schema(table), "grain": table.grain},
+        check_specs=check_specs(name),
     )
     def _asset(context: dg.AssetExecutionContext,
-               warehouse: JourneysResource) -> dg.MaterializeResult:
+               warehouse: JourneysResource) -> Iterator[dg.MaterializeResult
+                                                        | dg.AssetCheckResult]:
         config = warehouse.load()
         started = time.monotonic()
         with warehouse.connect() as con:
-            rows = pipeline.stage_table(con, config, name)
+            as_of = pipeline.compute_as_of(con)
+            rows = pipeline.stage_table(con, config, name, as_of=as_of)
             warehouse.reporter(context)(
                 f"built {name}: {rows} rows in {time.monotonic() - started:.1f}s")
-            return dg.MaterializeResult(metadata=table_metadata(con, name, rows))
+            yield dg.MaterializeResult(metadata=table_metadata(con, name, rows))
+            # Audit before publish: a failed blocking check stops `published_tables`.
+            yield from check_results(con, name, config, as_of=as_of)
 
     return _asset
 

@@ -375,3 +375,26 @@ def test_two_runs_at_once(tmp_path: Path) -> None:
     assert con.execute("select count(*) from events").fetchall() == [(4,)]
     assert_reconciled(con)
     con.close()
+
+
+def test_failed_check_publishes_nothing(tmp_path: Path) -> None:
+    """Corruption caught by a blocking check (events deleted behind the ledger's back) stops
+    the run before publishing: the CLI exits 1 naming the check, and the published tables and
+    Parquet files stay exactly as they were."""
+    cfg = project(tmp_path / "in")
+    wh = tmp_path / "wh"
+    assert journeys_run("run", "--config", str(cfg), "--warehouse", str(wh)).returncode == 0
+    con = duckdb.connect(str(wh / "journeys.duckdb"))
+    old, old_files = snapshot(con), parquet_snapshot(wh)
+    con.execute("delete from ingested_events where event_id = 'csv:1'")  # the ledger says 2
+    con.close()
+    (tmp_path / "in" / "csv" / "b.csv").write_text(HEADER + "11,2026-09-02T10:00:00Z,c5,web,x,\n")
+    result = journeys_run("run", "--config", str(cfg), "--warehouse", str(wh))
+    assert result.returncode == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert "check file_ledger_contract on ingested_events failed" in line
+    assert "nothing was published" in line
+    con = duckdb.connect(str(wh / "journeys.duckdb"), read_only=True)
+    assert snapshot(con) == old
+    con.close()
+    assert parquet_snapshot(wh) == old_files
