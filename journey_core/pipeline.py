@@ -125,10 +125,12 @@ def _micros(delta: timedelta) -> int:
 
 
 def compute_as_of(con: duckdb.DuckDBPyConnection) -> datetime:
-    """The run's as-of time: the end (next midnight UTC) of the day of the latest event."""
+    """The run's as-of time: the end (next midnight UTC) of the day of the latest event; with
+    no event at all (nothing loaded yet, or every person forgotten) the tables are empty and
+    as-of is the Unix epoch."""
     latest = scalar(con, "select max(occurred_at) from ingested_events")
     if latest is None:
-        raise PipelineError("no events were loaded: nothing to build")
+        return datetime(1970, 1, 1, tzinfo=UTC)
     latest = latest.astimezone(UTC)
     return datetime(latest.year, latest.month, latest.day, tzinfo=UTC) + timedelta(days=1)
 

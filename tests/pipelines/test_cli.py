@@ -139,3 +139,32 @@ def test_report_needs_a_built_warehouse(tmp_path: Path) -> None:
     result = journeys("report", "--warehouse", str(tmp_path / "empty"), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip().endswith("run `journeys run` first")
+
+
+def test_rejects_and_forget_commands(tmp_path: Path) -> None:
+    """`journeys rejects` lists the rejected record by source, type and file; `journeys forget`
+    erases a person from the tables and Parquet files, and a rerun does not bring them back."""
+    config = write_project(tmp_path / "landing")
+    wh = tmp_path / "wh"
+    assert journeys("run", "--config", str(config), "--warehouse", str(wh),
+                    cwd=tmp_path).returncode == 0
+    rejects = journeys("rejects", "--warehouse", str(wh), cwd=tmp_path)
+    assert rejects.returncode == 0, rejects.stderr
+    assert "rejected records in" in rejects.stdout and ": 1" in rejects.stdout
+    assert "bad_timestamp" in rejects.stdout and "calls/day1.csv" in rejects.stdout
+
+    forget = journeys("forget", "--config", str(config), "--warehouse", str(wh), "--person",
+                      "u1", cwd=tmp_path)
+    assert forget.returncode == 0, forget.stderr
+    again = journeys("run", "--config", str(config), "--warehouse", str(wh), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    con = duckdb.connect(str(wh / "journeys.duckdb"), read_only=True)
+    assert con.execute("select count(*) from events").fetchall() == [(0,)]
+    assert con.execute("select count(*) from identity_map where identifier_value in "
+                       "('u1', 'c1')").fetchall() == [(0,)]
+    con.close()
+    exported = duckdb.sql(f"select count(*) from read_parquet('{wh}/parquet/events/**/*.parquet')")
+    assert exported.fetchall() == [(0,)]
+    unknown = journeys("forget", "--config", str(config), "--warehouse", str(wh), "--person",
+                       "nobody", cwd=tmp_path)
+    assert unknown.returncode == 1 and "nobody" in unknown.stderr
