@@ -293,6 +293,7 @@ def forget_person(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir:
         result.tombstones_added = _write_tombstones(
             con, identifiers, person_hash, forgotten_at or datetime.now(UTC))
         _erase(con, person_id, identifiers, result)
+        _rebalance_ledger(con)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -355,6 +356,26 @@ def _base_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, dict[st
 
 def _is_text(type_: str) -> bool:
     return type_ in ("VARCHAR", "JSON")
+
+
+def _rebalance_ledger(con: duckdb.DuckDBPyConnection) -> None:
+    """Records erased from a file's loaded events or rejects now count as forgotten, so the
+    ledger still reconciles: read = loaded + rejected + duplicates + forgotten."""
+    con.execute("""
+        update main.file_ledger as l set
+            records_forgotten = l.records_forgotten
+                + (l.records_loaded - n.loaded) + (l.records_rejected - n.rejected),
+            records_loaded = n.loaded,
+            records_rejected = n.rejected
+        from (
+            select f.path,
+                (select count(*) from main.ingested_events e where e.file = f.path) as loaded,
+                (select count(*) from main.ingest_rejects r where r.file = f.path) as rejected
+            from main.file_ledger as f where f.status = 'loaded'
+        ) as n
+        where l.path = n.path and l.status = 'loaded'
+          and (l.records_loaded <> n.loaded or l.records_rejected <> n.rejected)
+    """)
 
 
 def _erase(con: duckdb.DuckDBPyConnection, person_id: str,

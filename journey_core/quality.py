@@ -484,17 +484,18 @@ def _same_keys(con: duckdb.DuckDBPyConnection, table: str, name: str, source: st
 
 
 def _ledger_reconciles(con: duckdb.DuckDBPyConnection, ledger: str) -> list[ExpectationOutcome]:
-    """Per file: read = loaded + rejected + duplicates, and loaded and rejected match the rows
-    the ingest tables hold for that file path."""
-    bad = "records_read <> records_loaded + records_rejected + records_duplicate"
+    """Per file: read = loaded + rejected + duplicates + forgotten, and loaded and rejected
+    match the rows the ingest tables hold for that file path."""
+    bad = ("records_read <> records_loaded + records_rejected + records_duplicate "
+           "+ records_forgotten")
     elements, unexpected = _counts(
         con, f"select count(*), count(*) filter (where {bad}) from {ledger}")
     sample = _sample(con, "select content_hash, path, records_read, records_loaded, "
-                          f"records_rejected, records_duplicate from {ledger} where {bad} "
-                          "order by path, content_hash")
+                          "records_rejected, records_duplicate, records_forgotten "
+                          f"from {ledger} where {bad} order by path, content_hash")
     outcomes = [_outcome("expect_file_records_to_reconcile", "records_read", elements, unexpected,
                          sample, "per file: records_read = records_loaded + records_rejected + "
-                         "records_duplicate (DuckDB)")]
+                         "records_duplicate + records_forgotten (DuckDB)")]
     for counted, rows_name in (("records_loaded", "ingested_events"),
                                ("records_rejected", "ingest_rejects")):
         rows_table = _qualified(INGEST_SCHEMA, rows_name)

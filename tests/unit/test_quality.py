@@ -122,7 +122,8 @@ def valid_rows(con: duckdb.DuckDBPyConnection, table: str) -> None:
         put(con, "rejected_events", {"file": "f", "record_number": 2})
     elif table == "file_ledger":
         put(con, "file_ledger", {"path": "f", "records_read": 2, "records_loaded": 1,
-                                 "records_rejected": 1, "records_duplicate": 0})
+                                 "records_rejected": 1, "records_duplicate": 0,
+                                 "records_forgotten": 0})
         put(con, "ingested_events", {"event_id": "e1", "file": "f"})
         put(con, "ingest_rejects", {"file": "f", "record_number": 2})
     else:
@@ -380,13 +381,14 @@ def test_published_rejects_are_the_ingest_rejects(con: duckdb.DuckDBPyConnection
 
 
 def test_the_file_ledger_reconciles(con: duckdb.DuckDBPyConnection) -> None:
-    """Per file: read = loaded + rejected + duplicates; per path, the ledger's loaded and
-    rejected counts are the rows of ingested_events and ingest_rejects from that file."""
+    """Per file: read = loaded + rejected + duplicates + forgotten; per path, the ledger's
+    loaded and rejected counts are the rows of ingested_events and ingest_rejects from that
+    file."""
     put(con, "file_ledger",
         {"content_hash": "h1", "path": "a", "records_read": 3, "records_loaded": 2,
-         "records_rejected": 1, "records_duplicate": 0},
+         "records_rejected": 1, "records_duplicate": 0, "records_forgotten": 0},
         {"content_hash": "h2", "path": "b", "records_read": 5, "records_loaded": 2,
-         "records_rejected": 1, "records_duplicate": 1})
+         "records_rejected": 1, "records_duplicate": 1, "records_forgotten": 0})
     put(con, "ingested_events", {"event_id": "a1", "file": "a"}, {"event_id": "a2", "file": "a"},
         {"event_id": "b1", "file": "b"}, {"event_id": "c1", "file": "c"})
     put(con, "ingest_rejects", {"file": "a", "record_number": 4},
@@ -394,7 +396,7 @@ def test_the_file_ledger_reconciles(con: duckdb.DuckDBPyConnection) -> None:
     assert failed(check(con, "file_ledger")) == {
         ("expect_file_records_to_reconcile", "records_read"): (2, 1, [
             {"content_hash": "h2", "path": "b", "records_read": 5, "records_loaded": 2,
-             "records_rejected": 1, "records_duplicate": 1}]),
+             "records_rejected": 1, "records_duplicate": 1, "records_forgotten": 0}]),
         ("expect_records_loaded_to_match_ingested_events", "records_loaded"): (3, 2, [
             {"path": "b", "records_loaded": 2, "ingested_events_rows": 1},
             {"path": "c", "records_loaded": 0, "ingested_events_rows": 1}]),
