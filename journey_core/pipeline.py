@@ -270,6 +270,9 @@ def ingest_files(con: duckdb.DuckDBPyConnection, config: Config,
     say = progress or (lambda _msg: None)
     check_paths(config)
     ensure_tables(con)
+    # A new run starts from a clean staging area: tables staged by a run that failed its checks
+    # must never be published by a later one.
+    con.execute(f"drop schema if exists {STAGING} cascade")
     total = sum(len(config.source_files(s)) for s in config.sources)
     done = 0
 

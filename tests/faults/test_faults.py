@@ -398,3 +398,17 @@ def test_failed_check_publishes_nothing(tmp_path: Path) -> None:
     assert snapshot(con) == old
     con.close()
     assert parquet_snapshot(wh) == old_files
+
+
+def test_a_new_run_never_publishes_what_a_failed_run_staged(tmp_path: Path) -> None:
+    """Tables left in staging by a run that stopped before publishing are dropped when the next
+    run starts ingesting, so they can never be published by it."""
+    cfg = project(tmp_path / "in")
+    con = run(cfg, tmp_path / "wh")
+    con.execute("create schema staging")
+    con.execute("create table staging.funnel as select * from main.funnel where false")
+    from journey_core.pipeline import ingest_files
+
+    ingest_files(con, load_config(cfg))
+    assert con.execute("select count(*) from duckdb_schemas() "
+                       "where schema_name = 'staging'").fetchall() == [(0,)]
