@@ -16,7 +16,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from journey_core.config import Config, SourceConfig
-from journey_core.privacy import forgotten_filter, require_salt
+from journey_core.privacy import forgotten_filter, load_tombstones, require_salt
 from journey_core.schema import FILE_LEDGER, INGEST_REJECTS, INGESTED_EVENTS
 from journey_core.warehouse import ensure_tables, scalar
 
@@ -170,7 +170,7 @@ def _columns(source: SourceConfig, path: Path, text: str | None) -> set[str] | N
 # --- normalizing one record --------------------------------------------------------------------
 
 
-def _text(value: Any) -> str | None:
+def text_value(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, float) and math.isnan(value):
@@ -186,7 +186,7 @@ def parse_timestamp(value: Any, fmt: str, zone: str) -> datetime:
     if isinstance(value, datetime):
         parsed = value
     else:
-        text = _text(value)
+        text = text_value(value)
         if text is None:
             raise ValueError("is empty")
         if fmt in ("epoch_s", "epoch_ms"):
@@ -254,7 +254,7 @@ def redact(text: str, salt: str, known: list[str]) -> str:
 
 
 def _score(name: str, value: Any) -> int | None:
-    text = _text(value)
+    text = text_value(value)
     if text is None:
         return None
     try:
@@ -303,8 +303,8 @@ class SourceMapper:
 
     def to_event(self, rec: RawRecord) -> dict[str, Any]:
         s, r = self.source, rec.fields or {}
-        event_type = _text(self.value(r, "event_type"))
-        channel = _text(self.value(r, "channel"))
+        event_type = text_value(self.value(r, "event_type"))
+        channel = text_value(self.value(r, "channel"))
         for name, val in (("event_type", event_type), ("channel", channel)):
             if val is None:
                 raise RecordRejected("missing_field", f"{name} is missing")
@@ -321,7 +321,7 @@ class SourceMapper:
                 "too_far_in_future",
                 f"occurred_at {occurred_at.isoformat()} is after {self.latest_allowed.isoformat()}"
                 " (load time + max_future)")
-        ids = {k: _text(self.value(r, k)) for k in IDENTIFIERS}
+        ids = {k: text_value(self.value(r, k)) for k in IDENTIFIERS}
         if not any(ids.values()):
             raise RecordRejected("missing_identifier",
                                  "no customer_id, anonymous_id, email or phone")
@@ -330,16 +330,16 @@ class SourceMapper:
             phone = ids["phone"] and salted_hash(self.salt, normalize_phone(ids["phone"]))
         except ValueError as exc:
             raise RecordRejected("bad_value", str(exc)) from None
-        revenue_text = _text(self.value(r, "revenue"))
+        revenue_text = text_value(self.value(r, "revenue"))
         try:
             revenue = float(revenue_text) if revenue_text is not None else None
         except ValueError:
             raise RecordRejected("bad_value", f"revenue {revenue_text!r} is not a number") from None
         if revenue is not None and not math.isfinite(revenue):
             raise RecordRejected("bad_value", f"revenue {revenue_text!r} is not a finite number")
-        source_id = _text(self.value(r, "event_id"))
+        source_id = text_value(self.value(r, "event_id"))
         event_id = f"{s.name}:{source_id or hashlib.sha256(rec.raw.encode()).hexdigest()}"
-        touchpoint = _text(self.value(r, "touchpoint"))
+        touchpoint = text_value(self.value(r, "touchpoint"))
         if "touchpoint" not in s.constants:
             touchpoint = (s.touchpoint_prefix + touchpoint) if touchpoint else None
         used = self.used_columns()
@@ -352,12 +352,12 @@ class SourceMapper:
             "event_type": event_type,
             "customer_id": ids["customer_id"],
             "anonymous_id": ids["anonymous_id"],
-            "account_id": _text(self.value(r, "account_id")),
+            "account_id": text_value(self.value(r, "account_id")),
             "email_hash": email,
             "phone_hash": phone,
             "revenue": revenue,
             **{name: _score(name, self.value(r, name)) for name in SCORE_RANGES},
-            "rated_touchpoint": _text(self.value(r, "rated_touchpoint")),
+            "rated_touchpoint": text_value(self.value(r, "rated_touchpoint")),
             "record_number": rec.number,
             "properties": json.dumps(
                 {k: self._property(k, v) for k, v in r.items() if k not in used},
@@ -369,7 +369,7 @@ class SourceMapper:
         r = rec.fields or {}
         values = [self.value(r, "email"), self.value(r, "phone"),
                   *(r.get(k) for k in self.source.pii_fields)]
-        return [t for v in values if (t := _text(v)) is not None]
+        return [t for v in values if (t := text_value(v)) is not None]
 
     def _property(self, key: str, value: Any) -> Any:
         """Properties keep every unmapped field; fields listed as PII keep only a salted hash."""
@@ -398,7 +398,7 @@ _EVENT_SCHEMA = pa.schema([
     ("email_hash", pa.string()), ("phone_hash", pa.string()), ("revenue", pa.float64()),
     ("nps_score", pa.int16()), ("csat_score", pa.int16()), ("ces_score", pa.int16()),
     ("rated_touchpoint", pa.string()), ("file", pa.string()), ("record_number", pa.int64()),
-    ("payload_hash", pa.string()), ("properties", pa.string()),
+    ("properties", pa.string()),
 ])
 _REJECT_SCHEMA = pa.schema([
     ("source", pa.string()), ("file", pa.string()), ("record_number", pa.int64()),
@@ -424,11 +424,21 @@ class ParsedFile:
     duplicates: int = 0  # exact repeats of an event_id within the file
 
 
-def payload_hash(event: dict[str, Any]) -> str:
-    """What an event says, whatever file it came from and whenever it was loaded."""
-    body = {k: v for k, v in event.items()
-            if k not in ("ingested_at", "file", "record_number", "payload_hash")}
+#: Columns that are not what an event says: where and when it was loaded.
+LOAD_COLUMNS = ("ingested_at", "file", "record_number")
+
+
+def content_key(event: dict[str, Any]) -> str:
+    """What an event says, whatever file it came from and whenever it was loaded (to tell a
+    repeated record from a conflicting one within a file)."""
+    body = {k: v for k, v in event.items() if k not in LOAD_COLUMNS and not k.startswith("_")}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def same_content(left: str, right: str) -> str:
+    """SQL: the events `left` and `right` say the same (every column but the load columns)."""
+    return " and ".join(f"{left}.{c} is not distinct from {right}.{c}"
+                        for c in INGESTED_EVENTS.column_names if c not in LOAD_COLUMNS)
 
 
 def _reject(source: SourceConfig, rel: str, number: int, raw: str, reason: str, detail: str,
@@ -482,12 +492,12 @@ def parse_file(source: SourceConfig, path: Path, rel: str, data: bytes, *, salt:
                 redact(str(exc), salt, known), loaded_at))
             continue
         event.update(ingested_at=loaded_at, file=rel)
-        event["payload_hash"] = payload_hash(event)
+        event["_key"] = content_key(event)
         event["_raw"] = redact(rec.raw, salt, known)  # kept only if it must become a reject
         first = parsed.events.get(event["event_id"])
         if first is None:
             parsed.events[event["event_id"]] = event
-        elif first["payload_hash"] == event["payload_hash"]:
+        elif first["_key"] == event["_key"]:
             parsed.duplicates += 1
         else:  # same id, other content: the first one stays, this one is kept as a reject
             parsed.rejects.append(_reject(
@@ -507,9 +517,126 @@ def _ledger_row(con: duckdb.DuckDBPyConnection, result: FileResult, content_hash
          "rejected" if problem else "loaded", problem])
 
 
+@dataclass
+class _Batch:
+    """One file's new events, staged in the temp table `_new_events` (ingested_events columns),
+    with its rejects and counts; `raw(numbers)` gives records' redacted raw text by number."""
+
+    rejects: list[dict[str, Any]]
+    read: int
+    duplicates: int
+    forgotten: int
+    raw: Callable[[list[int]], dict[int, str]]
+
+
+def _stage_rows(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]]) -> None:
+    """Events parsed record by record into `_new_events` (properties in DuckDB's JSON form)."""
+    con.register("_rows", _arrow(INGESTED_EVENTS.column_names, events, _EVENT_SCHEMA))
+    try:
+        columns = ", ".join("case when json_valid(properties) then json(properties)::varchar "
+                            "else properties end as properties" if c == "properties" else c
+                            for c in INGESTED_EVENTS.column_names)
+        con.execute(f"create or replace temp table _new_events as select {columns} from _rows")
+    finally:
+        con.unregister("_rows")
+
+
+def _parse_by_record(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
+                     path: Path, rel: str, data: bytes, *, salt: str,
+                     loaded_at: datetime) -> _Batch:
+    parsed = parse_file(source, path, rel, data, salt=salt, loaded_at=loaded_at,
+                        max_future=config.max_future)
+    keep = forgotten_filter(con)  # a forgotten person's records stay out; others lose their ids
+    events = {i: e for i, v in parsed.events.items() if (e := keep(v)) is not None}
+    rejects = [r for r in parsed.rejects if keep(r) is not None]
+    _stage_rows(con, list(events.values()))
+    raws = {e["record_number"]: e["_raw"] for e in events.values()}
+    return _Batch(rejects, parsed.read, parsed.duplicates,
+                  len(parsed.events) + len(parsed.rejects) - len(events) - len(rejects),
+                  lambda numbers: {n: raws[n] for n in numbers})
+
+
+def _parse_columnar(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
+                    path: Path, rel: str, *, salt: str, loaded_at: datetime) -> _Batch | None:
+    """A Parquet file mapped in DuckDB (`journey_core.ingest_columnar`); None when the file
+    must go record by record (column types the SQL does not map, tombstones to apply)."""
+    from journey_core import ingest_columnar
+
+    if source.format != "parquet" or load_tombstones(con).hashes:
+        return None
+    latest = loaded_at + config.max_future if config.max_future is not None else None
+    mapper = SourceMapper(source, salt, latest)
+    if (plan := ingest_columnar.plan(con, mapper, path, salt=salt, latest=latest)) is None:
+        return None
+
+    def raw(numbers: list[int]) -> dict[int, str]:
+        records = ingest_columnar.raw_records(path, sorted(set(numbers)))
+        return {r.number: redact(r.raw, salt, mapper.personal_values(r)) for r in records}
+
+    try:
+        con.execute(f"create or replace temp table _cand as {plan.select}")
+    except duckdb.Error:  # a damaged row group: record by record names the problem
+        con.execute("drop table if exists _cand")
+        return None
+    try:
+        read = scalar(con, "select count(*) from _cand")
+        unclean = [n for (n,) in con.execute(
+            "select record_number from _cand where not _clean order by 1").fetchall()]
+        rejects: list[dict[str, Any]] = []
+        slow: list[dict[str, Any]] = []
+        for rec in ingest_columnar.raw_records(path, unclean):  # exactly as record by record
+            known = mapper.personal_values(rec)
+            try:
+                event = mapper.to_event(rec)
+            except RecordRejected as exc:
+                rejects.append(_reject(source, rel, rec.number, redact(rec.raw, salt, known),
+                                       exc.reason, redact(str(exc), salt, known), loaded_at))
+                continue
+            slow.append({**event, "ingested_at": loaded_at, "file": rel})
+        _stage_rows(con, slow)
+        columns = ", ".join("?::timestamptz as ingested_at" if c == "ingested_at" else
+                            "?::varchar as file" if c == "file" else c
+                            for c in INGESTED_EVENTS.column_names)
+        con.execute(f"insert into _new_events select {columns} from _cand where _clean",
+                    [loaded_at, rel])
+    finally:
+        con.execute("drop table if exists _cand")
+    # The same event_id twice in the file: the first record stays; a repeat of it is a
+    # duplicate, other content a conflicting_duplicate reject (as record by record).
+    repeats = con.execute(f"""
+        with ranked as (
+            select *, row_number() over (partition by event_id order by record_number) as rn
+            from _new_events
+            where event_id in (
+                select event_id from _new_events group by event_id having count(*) > 1)
+        )
+        select b.record_number, b.event_id, a.record_number, {same_content('a', 'b')}
+        from ranked as b join ranked as a on a.event_id = b.event_id and a.rn = 1
+        where b.rn > 1
+        order by b.record_number
+    """).fetchall()
+    duplicates = 0
+    raws = raw([number for number, _, _, same in repeats if not same])
+    for number, event_id, first, same in repeats:
+        if same:
+            duplicates += 1
+            continue
+        rejects.append(_reject(
+            source, rel, number, raws[number], "conflicting_duplicate",
+            f"event_id {event_id} already read at record {first} with different content",
+            loaded_at))
+    if repeats:
+        con.execute("delete from _new_events where record_number in "
+                    "(select unnest(?::bigint[]))", [[r[0] for r in repeats]])
+    return _Batch(rejects, read, duplicates, 0, raw)
+
+
 def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig, path: Path,
-                *, loaded_at: datetime, salt: str) -> FileResult:
+                *, loaded_at: datetime, salt: str, columnar: bool = True) -> FileResult:
     """Load one file in one transaction; skip it when its content hash is in the ledger.
+
+    Parquet files are mapped in DuckDB (`journey_core.ingest_columnar`) unless `columnar` is
+    false; the result is the same either way.
 
     A file that cannot be read at all is rejected whole: the ledger keeps it with the reason,
     the file stays where it is, and the run goes on."""
@@ -521,43 +648,43 @@ def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceCo
         result.skipped = True
         return result
     try:
-        parsed = parse_file(source, path, rel, data, salt=salt, loaded_at=loaded_at,
-                            max_future=config.max_future)
+        batch = (data and columnar and _parse_columnar(con, config, source, path, rel, salt=salt,
+                                          loaded_at=loaded_at)) or \
+            _parse_by_record(con, config, source, path, rel, data, salt=salt,
+                             loaded_at=loaded_at)
     except IngestError as exc:
         result.problem = str(exc)
         _ledger_row(con, result, content_hash, len(data), loaded_at, result.problem)
         return result
-    keep = forgotten_filter(con)  # a forgotten person's records stay out; others lose their ids
-    events = {i: e for i, v in parsed.events.items() if (e := keep(v)) is not None}
-    rejects = [r for r in parsed.rejects if keep(r) is not None]
-    result.forgotten = len(parsed.events) + len(parsed.rejects) - len(events) - len(rejects)
-    result.read, result.duplicates = parsed.read, parsed.duplicates
+    rejects = batch.rejects
+    result.read, result.duplicates, result.forgotten = batch.read, batch.duplicates, \
+        batch.forgotten
 
     con.execute("begin transaction")
     try:
-        con.register("_new_events", _arrow(INGESTED_EVENTS.column_names, list(events.values()),
-                                           _EVENT_SCHEMA))
         # An event_id loaded before: the same content is a duplicate; other content is kept
         # as a reject (the event loaded first stays).
         seen = con.execute(
-            "select n.event_id, n.payload_hash = e.payload_hash, e.file, e.record_number "
-            "from _new_events n join ingested_events e on e.event_id = n.event_id").fetchall()
-        for event_id, same, file, number in seen:
+            f"select n.event_id, {same_content('n', 'e')}, e.file, e.record_number, "
+            "n.record_number from _new_events n join ingested_events e on e.event_id = n.event_id"
+            " order by n.record_number").fetchall()
+        raws = batch.raw([number for _, same, _, _, number in seen if not same])
+        for event_id, same, file, number, new_number in seen:
             if same:
                 result.duplicates += 1
                 continue
-            event = events[event_id]
             rejects.append(_reject(
-                source, rel, event["record_number"], event["_raw"],
+                source, rel, new_number, raws[new_number],
                 "conflicting_duplicate", f"event_id {event_id} already loaded from {file} "
                 f"record {number} with different content", loaded_at))
+        new = scalar(con, "select count(*) from _new_events")
         con.execute(
             "insert into ingested_events select * from _new_events n where not exists "
             "(select 1 from ingested_events e where e.event_id = n.event_id)")
         con.register("_new_rejects", _arrow(INGEST_REJECTS.column_names, rejects,
                                              _REJECT_SCHEMA))
         con.execute("insert into ingest_rejects select * from _new_rejects")
-        result.loaded = len(events) - len(seen)
+        result.loaded = new - len(seen)
         result.rejected = len(rejects)
         _ledger_row(con, result, content_hash, len(data), loaded_at, None)
         con.execute("commit")
@@ -565,8 +692,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceCo
         con.execute("rollback")
         raise
     finally:
-        con.unregister("_new_events")
         con.unregister("_new_rejects")
+        con.execute("drop table if exists _new_events")
     return result
 
 
@@ -579,7 +706,7 @@ def display_path(config: Config, path: Path) -> str:
 
 
 def ingest(con: duckdb.DuckDBPyConnection, config: Config, *, loaded_at: datetime | None = None,
-           progress: Any = None) -> IngestSummary:
+           progress: Any = None, columnar: bool = True) -> IngestSummary:
     """Load every new file of every source, in source order then sorted path order."""
     ensure_tables(con, ["ingested_events", "ingest_rejects", "file_ledger"])
     loaded_at = loaded_at or datetime.now(UTC)
@@ -588,7 +715,8 @@ def ingest(con: duckdb.DuckDBPyConnection, config: Config, *, loaded_at: datetim
     for source in config.sources:
         files = config.source_files(source)
         for path in files:
-            result = ingest_file(con, config, source, path, loaded_at=loaded_at, salt=salt)
+            result = ingest_file(con, config, source, path, loaded_at=loaded_at, salt=salt,
+                                 columnar=columnar)
             summary.files.append(result)
             if progress:
                 progress(result)

@@ -84,8 +84,6 @@ INGESTED_EVENTS = Table(
     columns=(*_CANONICAL_EVENT, _c("file", "varchar", "File the event was loaded from.", False),
              _c("record_number", "bigint", "Line (CSV header = line 1, NDJSON) or row (Parquet, "
                 "from 1) of the record in its file.", False),
-             _c("payload_hash", "varchar", "sha256 of the canonical event (without load time, "
-                "file and record number): tells a repeated event from a conflicting one.", False),
              _PROPERTIES),
     description="Canonical events as ingested, before identity, stages, sessions and journeys. "
     "Internal; kept across runs so a file is loaded only once.",

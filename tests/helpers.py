@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 
 from journey_core.config import Config
-from journey_core.ingest import _EVENT_SCHEMA, payload_hash
+from journey_core.ingest import _EVENT_SCHEMA
 from journey_core.pipeline import rebuild
 from journey_core.schema import INGESTED_EVENTS
 from journey_core.warehouse import connect, ensure_tables
@@ -55,7 +55,6 @@ def event(event_id: str, occurred_at: datetime, *, customer_id: str | None = Non
         file="inline", record_number=1, properties="{}",
     )
     row.update(extra)
-    row["payload_hash"] = payload_hash(row)
     return row
 
 
