@@ -517,176 +517,170 @@ def _ledger_row(con: duckdb.DuckDBPyConnection, result: FileResult, content_hash
          "rejected" if problem else "loaded", problem])
 
 
-@dataclass
-class _Batch:
-    """One file's new events, staged in the temp table `_new_events` (ingested_events columns),
-    with its rejects and counts; `raw(numbers)` gives records' redacted raw text by number."""
-
-    rejects: list[dict[str, Any]]
-    read: int
-    duplicates: int
-    forgotten: int
-    raw: Callable[[list[int]], dict[int, str]]
-
-
-def _stage_rows(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]]) -> None:
-    """Events parsed record by record into `_new_events` (properties in DuckDB's JSON form)."""
-    con.register("_rows", _arrow(INGESTED_EVENTS.column_names, events, _EVENT_SCHEMA))
+def _stage_rows(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]], *,
+                file_index: list[int] | None = None) -> None:
+    """Events parsed record by record into the temp table `_new_events` (ingested_events
+    columns with properties in DuckDB's JSON form, and the index of each event's file)."""
+    table = _arrow(INGESTED_EVENTS.column_names, events, _EVENT_SCHEMA).append_column(
+        "file_index", pa.array(file_index or [0] * len(events), pa.int64()))
+    con.register("_rows", table)
     try:
         columns = ", ".join("case when json_valid(properties) then json(properties)::varchar "
                             "else properties end as properties" if c == "properties" else c
-                            for c in INGESTED_EVENTS.column_names)
+                            for c in [*INGESTED_EVENTS.column_names, "file_index"])
         con.execute(f"create or replace temp table _new_events as select {columns} from _rows")
     finally:
         con.unregister("_rows")
 
 
-def _parse_by_record(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
-                     path: Path, rel: str, data: bytes, *, salt: str,
-                     loaded_at: datetime) -> _Batch:
-    parsed = parse_file(source, path, rel, data, salt=salt, loaded_at=loaded_at,
-                        max_future=config.max_future)
-    keep = forgotten_filter(con)  # a forgotten person's records stay out; others lose their ids
-    events = {i: e for i, v in parsed.events.items() if (e := keep(v)) is not None}
-    rejects = [r for r in parsed.rejects if keep(r) is not None]
-    _stage_rows(con, list(events.values()))
-    raws = {e["record_number"]: e["_raw"] for e in events.values()}
-    return _Batch(rejects, parsed.read, parsed.duplicates,
-                  len(parsed.events) + len(parsed.rejects) - len(events) - len(rejects),
-                  lambda numbers: {n: raws[n] for n in numbers})
+@dataclass(frozen=True)
+class _NewFile:
+    path: Path
+    rel: str
+    size: int
+    content_hash: str
 
 
-def _parse_columnar(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
-                    path: Path, rel: str, *, salt: str, loaded_at: datetime) -> _Batch | None:
-    """A Parquet file mapped in DuckDB (`journey_core.ingest_columnar`); None when the file
-    must go record by record (column types the SQL does not map, tombstones to apply)."""
-    from journey_core import ingest_columnar
+def _ingest_columnar(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
+                     files: list[_NewFile], *, salt: str,
+                     loaded_at: datetime) -> list[FileResult] | None:
+    """Parquet files of one schema, mapped in DuckDB in one statement
+    (`journey_core.ingest_columnar`) and committed in one transaction with their ledger rows.
 
-    if source.format != "parquet" or load_tombstones(con).hashes:
-        return None
+    Loads what `ingest_file` loads file after file, with the same counts, rejects and ledger
+    rows. None when the files must go record by record (a reader error, say)."""
+    from journey_core import ingest_columnar as col
+
     latest = loaded_at + config.max_future if config.max_future is not None else None
     mapper = SourceMapper(source, salt, latest)
-    if (plan := ingest_columnar.plan(con, mapper, path, salt=salt, latest=latest)) is None:
+    schema = col.describe(con, files[0].path)
+    plan = schema and col.plan(mapper, schema, [f.path for f in files], salt=salt, latest=latest)
+    if not plan:
         return None
+    results = {i: FileResult(path=f.rel, source=source.name) for i, f in enumerate(files)}
+    con.register("_files", pa.table({
+        "filename": [str(f.path) for f in files], "file_index": list(range(len(files))),
+        "file": [f.rel for f in files]}))
+    try:
+        con.execute(f"create or replace temp table _cand as select f.file_index, f.file, c.* "
+                    f"from ({plan.select}) as c join _files as f using (filename)")
+    except duckdb.Error:  # a damaged row group: file by file, record by record names it
+        return None
+    finally:
+        con.unregister("_files")
+    rejects: list[dict[str, Any]] = []
 
-    def raw(numbers: list[int]) -> dict[int, str]:
-        records = ingest_columnar.raw_records(path, sorted(set(numbers)))
-        return {r.number: redact(r.raw, salt, mapper.personal_values(r)) for r in records}
+    def raw(keys: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        """Redacted raw text of records by (file index, record number)."""
+        out = {}
+        for index in sorted({i for i, _ in keys}):
+            numbers = sorted({n for i, n in keys if i == index})
+            for rec in col.raw_records(files[index].path, numbers):
+                out[(index, rec.number)] = redact(rec.raw, salt, mapper.personal_values(rec))
+        return out
 
     try:
-        con.execute(f"create or replace temp table _cand as {plan.select}")
-    except duckdb.Error:  # a damaged row group: record by record names the problem
-        con.execute("drop table if exists _cand")
-        return None
-    try:
-        read = scalar(con, "select count(*) from _cand")
-        unclean = [n for (n,) in con.execute(
-            "select record_number from _cand where not _clean order by 1").fetchall()]
-        rejects: list[dict[str, Any]] = []
+        for index, read in con.execute(
+                "select file_index, count(*) from _cand group by all").fetchall():
+            results[index].read = read
+        unclean = con.execute("select file_index, record_number from _cand where not _clean "
+                              "order by all").fetchall()
         slow: list[dict[str, Any]] = []
-        for rec in ingest_columnar.raw_records(path, unclean):  # exactly as record by record
+        for index, number in unclean:  # exactly as record by record
+            (rec,) = col.raw_records(files[index].path, [number])
             known = mapper.personal_values(rec)
             try:
                 event = mapper.to_event(rec)
             except RecordRejected as exc:
-                rejects.append(_reject(source, rel, rec.number, redact(rec.raw, salt, known),
-                                       exc.reason, redact(str(exc), salt, known), loaded_at))
+                rejects.append(_reject(source, files[index].rel, rec.number,
+                                       redact(rec.raw, salt, known), exc.reason,
+                                       redact(str(exc), salt, known), loaded_at))
+                results[index].rejected += 1
                 continue
-            slow.append({**event, "ingested_at": loaded_at, "file": rel})
-        _stage_rows(con, slow)
-        columns = ", ".join("?::timestamptz as ingested_at" if c == "ingested_at" else
-                            "?::varchar as file" if c == "file" else c
+            slow.append({**event, "ingested_at": loaded_at, "file": files[index].rel,
+                         "_index": index})
+        _stage_rows(con, slow, file_index=[e["_index"] for e in slow])
+        columns = ", ".join("?::timestamptz as ingested_at" if c == "ingested_at" else c
                             for c in INGESTED_EVENTS.column_names)
-        con.execute(f"insert into _new_events select {columns} from _cand where _clean",
-                    [loaded_at, rel])
+        con.execute(f"insert into _new_events select {columns}, file_index from _cand "
+                    "where _clean", [loaded_at])
     finally:
         con.execute("drop table if exists _cand")
-    # The same event_id twice in the file: the first record stays; a repeat of it is a
-    # duplicate, other content a conflicting_duplicate reject (as record by record).
+    # The same event_id twice in these files: the first record stays; a repeat of it is a
+    # duplicate, other content a conflicting_duplicate reject (as file after file).
     repeats = con.execute(f"""
         with ranked as (
-            select *, row_number() over (partition by event_id order by record_number) as rn
+            select *, row_number() over (partition by event_id
+                                         order by file_index, record_number) as rn
             from _new_events
             where event_id in (
                 select event_id from _new_events group by event_id having count(*) > 1)
         )
-        select b.record_number, b.event_id, a.record_number, {same_content('a', 'b')}
+        select b.file_index, b.record_number, b.event_id, a.file_index, a.record_number,
+               {same_content('a', 'b')}
         from ranked as b join ranked as a on a.event_id = b.event_id and a.rn = 1
         where b.rn > 1
-        order by b.record_number
+        order by b.file_index, b.record_number
     """).fetchall()
-    duplicates = 0
-    raws = raw([number for number, _, _, same in repeats if not same])
-    for number, event_id, first, same in repeats:
+    raws = raw([(i, n) for i, n, _, _, _, same in repeats if not same])
+    for index, number, event_id, first_index, first, same in repeats:
         if same:
-            duplicates += 1
+            results[index].duplicates += 1
             continue
-        rejects.append(_reject(
-            source, rel, number, raws[number], "conflicting_duplicate",
-            f"event_id {event_id} already read at record {first} with different content",
-            loaded_at))
+        where = (f"already read at record {first}" if first_index == index else
+                 f"already loaded from {files[first_index].rel} record {first}")
+        rejects.append(_reject(source, files[index].rel, number, raws[(index, number)],
+                               "conflicting_duplicate",
+                               f"event_id {event_id} {where} with different content", loaded_at))
+        results[index].rejected += 1
     if repeats:
-        con.execute("delete from _new_events where record_number in "
-                    "(select unnest(?::bigint[]))", [[r[0] for r in repeats]])
-    return _Batch(rejects, read, duplicates, 0, raw)
+        con.register("_repeats", pa.table({"file_index": [r[0] for r in repeats],
+                                           "record_number": [r[1] for r in repeats]}))
+        con.execute("delete from _new_events n using _repeats r where "
+                    "n.file_index = r.file_index and n.record_number = r.record_number")
+        con.unregister("_repeats")
+
+    _commit(con, source, files, results, rejects, raw, loaded_at)
+    return [results[i] for i in range(len(files))]
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig, path: Path,
-                *, loaded_at: datetime, salt: str, columnar: bool = True) -> FileResult:
-    """Load one file in one transaction; skip it when its content hash is in the ledger.
+def _commit(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[_NewFile],
+            results: dict[int, FileResult], rejects: list[dict[str, Any]],
+            raw: Callable[[list[tuple[int, int]]], dict[tuple[int, int], str]],
+            loaded_at: datetime) -> None:
+    """Load `_new_events` and `rejects` with the files' ledger rows in one transaction.
 
-    Parquet files are mapped in DuckDB (`journey_core.ingest_columnar`) unless `columnar` is
-    false; the result is the same either way.
-
-    A file that cannot be read at all is rejected whole: the ledger keeps it with the reason,
-    the file stays where it is, and the run goes on."""
-    rel = display_path(config, path)
-    result = FileResult(path=rel, source=source.name)
-    data = read_file(path)
-    content_hash = hashlib.sha256(data).hexdigest()
-    if scalar(con, "select count(*) from file_ledger where content_hash = ?", [content_hash]):
-        result.skipped = True
-        return result
-    try:
-        batch = (data and columnar and _parse_columnar(con, config, source, path, rel, salt=salt,
-                                          loaded_at=loaded_at)) or \
-            _parse_by_record(con, config, source, path, rel, data, salt=salt,
-                             loaded_at=loaded_at)
-    except IngestError as exc:
-        result.problem = str(exc)
-        _ledger_row(con, result, content_hash, len(data), loaded_at, result.problem)
-        return result
-    rejects = batch.rejects
-    result.read, result.duplicates, result.forgotten = batch.read, batch.duplicates, \
-        batch.forgotten
-
+    An event_id loaded before: the same content is a duplicate; other content is kept as a
+    reject (the event loaded first stays)."""
     con.execute("begin transaction")
     try:
-        # An event_id loaded before: the same content is a duplicate; other content is kept
-        # as a reject (the event loaded first stays).
         seen = con.execute(
-            f"select n.event_id, {same_content('n', 'e')}, e.file, e.record_number, "
-            "n.record_number from _new_events n join ingested_events e on e.event_id = n.event_id"
-            " order by n.record_number").fetchall()
-        raws = batch.raw([number for _, same, _, _, number in seen if not same])
-        for event_id, same, file, number, new_number in seen:
+            f"select n.file_index, n.record_number, n.event_id, {same_content('n', 'e')}, "
+            "e.file, e.record_number from _new_events n "
+            "join ingested_events e on e.event_id = n.event_id order by 1, 2").fetchall()
+        raws = raw([(i, n) for i, n, _, same, _, _ in seen if not same])
+        for index, number, event_id, same, file, first in seen:
             if same:
-                result.duplicates += 1
+                results[index].duplicates += 1
                 continue
             rejects.append(_reject(
-                source, rel, new_number, raws[new_number],
+                source, files[index].rel, number, raws[(index, number)],
                 "conflicting_duplicate", f"event_id {event_id} already loaded from {file} "
-                f"record {number} with different content", loaded_at))
-        new = scalar(con, "select count(*) from _new_events")
-        con.execute(
-            "insert into ingested_events select * from _new_events n where not exists "
-            "(select 1 from ingested_events e where e.event_id = n.event_id)")
+                f"record {first} with different content", loaded_at))
+            results[index].rejected += 1
+        if seen:
+            con.execute("delete from _new_events n where exists "
+                        "(select 1 from ingested_events e where e.event_id = n.event_id)")
+        for index, loaded in con.execute(
+                "select file_index, count(*) from _new_events group by all").fetchall():
+            results[index].loaded = loaded
+        columns = ", ".join(INGESTED_EVENTS.column_names)
+        con.execute(f"insert into ingested_events select {columns} from _new_events")
         con.register("_new_rejects", _arrow(INGEST_REJECTS.column_names, rejects,
                                              _REJECT_SCHEMA))
         con.execute("insert into ingest_rejects select * from _new_rejects")
-        result.loaded = new - len(seen)
-        result.rejected = len(rejects)
-        _ledger_row(con, result, content_hash, len(data), loaded_at, None)
+        for index, f in enumerate(files):
+            _ledger_row(con, results[index], f.content_hash, f.size, loaded_at, None)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -694,6 +688,31 @@ def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceCo
     finally:
         con.unregister("_new_rejects")
         con.execute("drop table if exists _new_events")
+
+
+def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
+                new: _NewFile, data: bytes, *, loaded_at: datetime, salt: str) -> FileResult:
+    """Load one file record by record, in one transaction with its ledger row.
+
+    A file that cannot be read at all is rejected whole: the ledger keeps it with the reason,
+    the file stays where it is, and the run goes on."""
+    result = FileResult(path=new.rel, source=source.name)
+    try:
+        parsed = parse_file(source, new.path, new.rel, data, salt=salt, loaded_at=loaded_at,
+                            max_future=config.max_future)
+    except IngestError as exc:
+        result.problem = str(exc)
+        _ledger_row(con, result, new.content_hash, new.size, loaded_at, result.problem)
+        return result
+    keep = forgotten_filter(con)  # a forgotten person's records stay out; others lose their ids
+    events = {i: e for i, v in parsed.events.items() if (e := keep(v)) is not None}
+    rejects = [r for r in parsed.rejects if keep(r) is not None]
+    result.forgotten = len(parsed.events) + len(parsed.rejects) - len(events) - len(rejects)
+    result.read, result.duplicates, result.rejected = parsed.read, parsed.duplicates, len(rejects)
+    _stage_rows(con, list(events.values()))
+    raws = {(0, e["record_number"]): e["_raw"] for e in events.values()}
+    _commit(con, source, [new], {0: result}, rejects, lambda keys: {k: raws[k] for k in keys},
+            loaded_at)
     return result
 
 
@@ -707,17 +726,64 @@ def display_path(config: Config, path: Path) -> str:
 
 def ingest(con: duckdb.DuckDBPyConnection, config: Config, *, loaded_at: datetime | None = None,
            progress: Any = None, columnar: bool = True) -> IngestSummary:
-    """Load every new file of every source, in source order then sorted path order."""
+    """Load every new file of every source, in source order then sorted path order.
+
+    A file whose content hash is in the ledger is skipped. Parquet files are mapped in DuckDB,
+    all new files of one schema in one statement and one transaction
+    (`journey_core.ingest_columnar`; not with `columnar=False`, nor while tombstones must be
+    applied); other files record by record, one transaction each. Both give the same rows."""
     ensure_tables(con, ["ingested_events", "ingest_rejects", "file_ledger"])
     loaded_at = loaded_at or datetime.now(UTC)
     salt = hash_salt(config)
     summary = IngestSummary()
+
+    def done(result: FileResult) -> None:
+        summary.files.append(result)
+        if progress:
+            progress(result)
+
+    from journey_core.ingest_columnar import describe
+
     for source in config.sources:
-        files = config.source_files(source)
-        for path in files:
-            result = ingest_file(con, config, source, path, loaded_at=loaded_at, salt=salt,
-                                 columnar=columnar)
-            summary.files.append(result)
-            if progress:
-                progress(result)
+        # Consecutive new Parquet files of one schema form a batch; files load in path order.
+        batch: list[_NewFile] = []
+        schema: Any = None
+
+        columnar_ok = columnar and source.format == "parquet" and \
+            not load_tombstones(con).hashes
+        for path in config.source_files(source):
+            data = read_file(path)
+            new = _NewFile(path, display_path(config, path), len(data),
+                           hashlib.sha256(data).hexdigest())
+            if scalar(con, "select count(*) from file_ledger where content_hash = ?",
+                      [new.content_hash]) or any(f.content_hash == new.content_hash
+                                                 for f in batch):
+                _flush(con, config, source, batch, done, salt=salt, loaded_at=loaded_at)
+                done(FileResult(path=new.rel, source=source.name, skipped=True))
+                continue
+            file_schema = describe(con, path) if columnar_ok and data else None
+            if batch and file_schema != schema:
+                _flush(con, config, source, batch, done, salt=salt, loaded_at=loaded_at)
+            if file_schema is not None:
+                batch.append(new)
+                schema = file_schema
+            else:
+                done(ingest_file(con, config, source, new, data, loaded_at=loaded_at, salt=salt))
+        _flush(con, config, source, batch, done, salt=salt, loaded_at=loaded_at)
     return summary
+
+
+def _flush(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
+           batch: list[_NewFile], done: Callable[[FileResult], None], *, salt: str,
+           loaded_at: datetime) -> None:
+    """Load a batch of Parquet files of one schema (file by file when it cannot be mapped in
+    DuckDB), report each file, and empty the batch."""
+    results = batch and _ingest_columnar(con, config, source, batch, salt=salt,
+                                         loaded_at=loaded_at)
+    for result in results or []:
+        done(result)
+    if not results:
+        for new in batch:
+            done(ingest_file(con, config, source, new, new.path.read_bytes(),
+                             loaded_at=loaded_at, salt=salt))
+    batch.clear()

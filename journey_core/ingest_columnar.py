@@ -32,9 +32,6 @@ _FLOAT = {"FLOAT", "DOUBLE"}
 _TEXT_TYPES = {"VARCHAR"} | _INTEGER
 _TIMESTAMPS = {"TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "TIMESTAMP_MS", "TIMESTAMP_S"}
 _PROPERTY_TYPES = {"VARCHAR", "BOOLEAN"} | _INTEGER | _FLOAT
-#: What Python's str.strip() removes (str.isspace), as code points.
-_SPACE = ("({x} between 9 and 13 or {x} between 28 and 32 or {x} in (133, 160, 5760, 8232, "
-          "8233, 8239, 8287, 12288) or {x} between 8192 and 8202)")
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
@@ -47,32 +44,45 @@ def _lit(value: str | None) -> str:
 
 
 def _stripped(col: str) -> str:
-    """Clean when the text needs no strip(): empty, or no space at either end."""
-    first, last = f"ord({col})", f"ord(right({col}, 1))"
-    return (f"({col} is null or {col} = '' or ((ord({col}) between 33 and 126 "
-            f"or not {_SPACE.format(x=first)}) and not {_SPACE.format(x=last)}))")
+    """Clean when the text needs no strip(): null, or printable ASCII at both ends. (Text
+    starting or ending in anything else, spaces and empty text included, goes record by
+    record: conservative, and cheap to test.)"""
+    return (f"coalesce(ord({col}) between 33 and 126 "
+            f"and ord(right({col}, 1)) between 33 and 126, true)")
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The SQL that maps a file: `select` gives one row per record with `_clean` and the
-    canonical columns (meaningful where `_clean`)."""
+    """The SQL that maps files of one schema: `select` gives one row per record with
+    `filename`, `record_number`, `_clean` and the canonical columns (meaningful where
+    `_clean`)."""
 
     select: str
-    path: Path
+    paths: list[Path]
 
 
-def plan(con: duckdb.DuckDBPyConnection, mapper: SourceMapper, path: Path, *, salt: str,
-         latest: datetime | None) -> Plan | None:
-    """The columnar plan for one Parquet file, or None when it must go record by record."""
-    src = f"read_parquet({_lit(str(path))}, file_row_number = true)"
+Schema = tuple[tuple[str, str], ...]
+
+
+def describe(con: duckdb.DuckDBPyConnection, path: Path) -> Schema | None:
+    """A Parquet file's columns and DuckDB types; None when DuckDB cannot read it (the
+    record-by-record path names the problem)."""
     try:
-        described = con.execute(f"describe select * from {src}").fetchall()
+        return tuple((r[0], r[1]) for r in con.execute(
+            f"describe select * from read_parquet({_lit(str(path))})").fetchall())
     except duckdb.Error:
-        return None  # the record-by-record path names the problem
-    types = {row[0]: row[1] for row in described if row[0] != "file_row_number"}
-    if len(types) != len(described) - 1:
-        return None  # a real column named file_row_number, or duplicate names
+        return None
+
+
+def plan(mapper: SourceMapper, schema: Schema, paths: list[Path], *, salt: str,
+         latest: datetime | None) -> Plan | None:
+    """The columnar plan for Parquet files of one schema, or None when they must go record
+    by record."""
+    types = dict(schema)
+    if len(types) != len(schema) or {"filename", "file_row_number"} & set(types):
+        return None  # duplicate names, or names DuckDB's reader uses for itself
+    files = ", ".join(_lit(str(p)) for p in paths)
+    src = f"read_parquet([{files}], filename = true, file_row_number = true)"
     s = mapper.source
     clean: list[str] = []
     value: dict[str, str] = {}
@@ -128,13 +138,15 @@ def plan(con: duckdb.DuckDBPyConnection, mapper: SourceMapper, path: Path, *, sa
     ids = [value[k] for k in ("customer_id", "anonymous_id", "email", "phone")]
     clean.append("coalesce(" + ", ".join(ids) + ") is not null")
     email, phone = value.pop("email"), value.pop("phone")
-    clean.append(f"({email} is null or (regexp_matches({email}, '^[!-~]+$') "
-                 f"and {email} = lower({email}) and regexp_matches({email}, {_lit(_EMAIL)})))")
-    clean.append(f"({phone} is null or (regexp_matches({phone}, '^\\+?[0-9]{{6,15}}$') "
-                 f"and not starts_with({phone}, '00')))")
+    if email != "null::varchar":
+        clean.append(f"coalesce(regexp_matches({email}, '^[!-~]+$') and {email} = lower({email})"
+                     f" and regexp_matches({email}, {_lit(_EMAIL)}), true)")
+    if phone != "null::varchar":
+        clean.append(f"coalesce(regexp_matches({phone}, '^\\+?[0-9]{{6,15}}$') "
+                     f"and not starts_with({phone}, '00'), true)")
     salted = _lit(salt + "|")
-    value["email_hash"] = f"sha256({salted} || {email})"
-    value["phone_hash"] = f"sha256({salted} || {phone})"
+    value["email_hash"] = "null" if email == "null::varchar" else f"sha256({salted} || {email})"
+    value["phone_hash"] = "null" if phone == "null::varchar" else f"sha256({salted} || {phone})"
 
     for name in ("revenue", *SCORE_RANGES):
         if name in s.constants:
@@ -146,15 +158,23 @@ def plan(con: duckdb.DuckDBPyConnection, mapper: SourceMapper, path: Path, *, sa
         kind, c = types[col], _q(col)
         if kind not in _INTEGER | _FLOAT | {"DECIMAL"} and not kind.startswith("DECIMAL"):
             return None
+        if kind in _INTEGER:
+            if name == "revenue":
+                value[name] = f"{c}::double"
+            else:
+                low, high = SCORE_RANGES[name]
+                value[name] = f"{c}::smallint"
+                clean.append(f"coalesce({c} between {low} and {high}, true)")
+            continue
         number = f"(case when isnan({c}::double) then null else {c}::double end)"
         if name == "revenue":
             value[name] = number
-            clean.append(f"({c} is null or isnan({c}::double) or isfinite({c}::double))")
+            clean.append(f"coalesce(not isinf({c}::double), true)")
         else:
             low, high = SCORE_RANGES[name]
             value[name] = f"cast({number} as smallint)"
-            clean.append(f"({number} is null or ({number} between {low} and {high} "
-                         f"and {number} = floor({number})))")
+            clean.append(f"coalesce({number} between {low} and {high} "
+                         f"and {number} = floor({number}), true)")
 
     # properties: every unmapped column, PII ones as a salted hash
     used = mapper.used_columns()
@@ -187,10 +207,10 @@ def plan(con: duckdb.DuckDBPyConnection, mapper: SourceMapper, path: Path, *, sa
         "csat_score", "ces_score", "rated_touchpoint", "properties")]
     columns[0] = f"{_lit(s.name + ':')} || {value['event_id']} as event_id"
     columns.append(f"{_lit(s.name)} as source")
-    select = (f"select file_row_number + 1 as record_number, "
+    select = (f"select filename, file_row_number + 1 as record_number, "
               f"coalesce({' and '.join(clean)}, false) as _clean, {', '.join(columns)} "
               f"from {src}")
-    return Plan(select, path)
+    return Plan(select, paths)
 
 
 def raw_records(path: Path, numbers: list[int]) -> list[RawRecord]:
