@@ -18,7 +18,12 @@ import hashlib
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from journey_core.warehouse import scalar
 
 Node = tuple[str, str]  # (identifier_type, identifier_value)
 
@@ -61,16 +66,61 @@ def anonymous_person_id(smallest: Node) -> str:
 def stitch_identities(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """Build `identity_map` and `identity_conflicts` from `int_identity_edges`.
 
+    Connected components of all links come first (scipy, on integer node ids). A component
+    holding at most one customer_id is a person as it is: merge protection never refuses a
+    link inside it. Only the links of components holding two or more customer_ids are applied
+    one by one in first-event order (`_Components`), exactly as the rules say.
+
     Returns (identifiers, conflicts).
     """
-    edges = con.execute(
-        """
-        select anchor_type, anchor_value, identifier_type, identifier_value,
-               first_at, first_event_id, events
-        from int_identity_edges
-        order by first_at, first_event_id, priority
-        """
-    ).fetchall()
+    con.execute("""
+        create or replace temp table _nodes as
+        select identifier_type, identifier_value, (row_number() over () - 1)::bigint as node
+        from (select distinct identifier_type, identifier_value from int_identity_edges)
+    """)
+    n = scalar(con, "select count(*) from _nodes")
+    pairs = con.execute("""
+        select a.node as a, b.node as b
+        from int_identity_edges as e
+        join _nodes as a
+          on a.identifier_type = e.anchor_type and a.identifier_value = e.anchor_value
+        join _nodes as b
+          on b.identifier_type = e.identifier_type and b.identifier_value = e.identifier_value
+    """).fetchnumpy()
+    graph = coo_matrix((np.ones(len(pairs["a"]), np.int8), (pairs["a"], pairs["b"])),
+                       shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    con.register("_labels", pa.table({"node": np.arange(n, dtype=np.int64),
+                                      "component": labels.astype(np.int64)}))
+    try:
+        con.execute("""
+            create or replace temp table _components as
+            select n.identifier_type, n.identifier_value, l.component
+            from _nodes as n join _labels as l using (node)
+        """)
+    finally:
+        con.unregister("_labels")
+    con.execute("""
+        create or replace temp table _persons as
+        select component,
+               count(distinct identifier_value) filter (identifier_type = 'customer_id')
+                   as customers,
+               coalesce(max(identifier_value) filter (identifier_type = 'customer_id'),
+                        'anon-' || left(sha256(min(identifier_type || ':' || identifier_value)),
+                                        16)) as person_id
+        from _components
+        group by component
+    """)
+    # Components with two or more customer_ids: links one by one, in first-event order.
+    edges = con.execute("""
+        select e.anchor_type, e.anchor_value, e.identifier_type, e.identifier_value,
+               e.first_at, e.first_event_id, e.events
+        from int_identity_edges as e
+        join _components as c
+          on c.identifier_type = e.identifier_type and c.identifier_value = e.identifier_value
+        join _persons as p on p.component = c.component and p.customers > 1
+        order by e.first_at, e.first_event_id, e.priority
+    """).fetchall()
     comps = _Components()
     refused: list[tuple[Node, Node, object, str, int]] = []
     for a_type, a_value, o_type, o_value, first_at, first_event_id, events in edges:
@@ -91,27 +141,36 @@ def stitch_identities(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         root = comps.find(node)
         return comps.customer[root] or anonymous_person_id(smallest[root])
 
-    nodes = sorted(comps.parent)
-    con.register("_identity", pa.table({
-        "identifier_type": [n[0] for n in nodes],
-        "identifier_value": [n[1] for n in nodes],
-        "person_id": [person(n) for n in nodes],
+    split = sorted(comps.parent)
+    con.register("_split", pa.table({
+        "identifier_type": pa.array([n[0] for n in split], pa.string()),
+        "identifier_value": pa.array([n[1] for n in split], pa.string()),
+        "person_id": pa.array([person(n) for n in split], pa.string()),
     }))
     try:
         con.execute(
             """
             create or replace table identity_map as
-            select i.identifier_type, i.identifier_value, i.person_id,
-                   min(e.first_at) as first_seen_at
-            from _identity as i
-            join int_identity_edges as e
-              on e.identifier_type = i.identifier_type
-             and e.identifier_value = i.identifier_value
-            group by all
+            with persons as (
+                select c.identifier_type, c.identifier_value,
+                       coalesce(s.person_id, p.person_id) as person_id
+                from _components as c
+                join _persons as p using (component)
+                left join _split as s using (identifier_type, identifier_value)
+            ),
+            first_seen as (
+                select identifier_type, identifier_value, min(first_at) as first_seen_at
+                from int_identity_edges
+                group by all
+            )
+            select p.identifier_type, p.identifier_value, p.person_id, f.first_seen_at
+            from persons as p join first_seen as f using (identifier_type, identifier_value)
             """
         )
     finally:
-        con.unregister("_identity")
+        con.unregister("_split")
+        for name in ("_nodes", "_components", "_persons"):
+            con.execute(f"drop table if exists {name}")
 
     conflicts: dict[tuple[str, str, str], dict[str, object]] = {}
     for other, anchor, first_at, first_event_id, events in refused:  # already in link order
@@ -136,4 +195,4 @@ def stitch_identities(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         con.execute("create or replace table identity_conflicts as select * from _conflicts")
     finally:
         con.unregister("_conflicts")
-    return len(nodes), len(keys)
+    return n, len(keys)

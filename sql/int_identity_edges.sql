@@ -49,19 +49,18 @@ with identifiers as (
     where phone_hash is not null
 ),
 
-numbered as (
-    -- order the events carrying each pair
+firsts as (
+    -- per pair: the first event in (occurred_at, event_id) order, and how many carried it
     select
-        *,
-        row_number() over pair_events as pair_event_index,
-        count(*) over (
-            partition by anchor_type, anchor_value, identifier_type, identifier_value
-        ) as events
+        anchor_type,
+        anchor_value,
+        identifier_type,
+        identifier_value,
+        min(priority) as priority,
+        min({ 'at': occurred_at, 'id': event_id }) as first_event,
+        count(*) as events
     from identifiers
-    window pair_events as (
-        partition by anchor_type, anchor_value, identifier_type, identifier_value
-        order by occurred_at, event_id
-    )
+    group by anchor_type, anchor_value, identifier_type, identifier_value
 )
 
 select
@@ -70,8 +69,7 @@ select
     identifier_type,
     identifier_value,
     priority,
-    occurred_at as first_at,
-    event_id as first_event_id,
+    struct_extract(first_event, 'at') as first_at,
+    struct_extract(first_event, 'id') as first_event_id,
     events
-from numbered
-where pair_event_index = 1
+from firsts
