@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Dagster keeps instance state (runs, schedules, logs) under .dagster/ (git-ignored).
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: run test lint browser report ui docs sample clean
+.PHONY: run test lint browser report ui docs sample bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ docs: $(STAMP)
 ## sample: regenerate data/sample from the generator
 sample: $(STAMP)
 	$(BIN)/journeys generate --out data/sample
+
+## bench: pipeline vs DuckDB sort floor at 1M and 10M events (BENCH_SIZES, BENCH_REPEATS)
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf warehouse .dagster

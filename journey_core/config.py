@@ -256,6 +256,17 @@ class KpiConfig(_Model):
     survey_event_type: str = "survey_response"
 
 
+class DuckDBSettings(_Model):
+    """How much of the machine DuckDB may use. Unset: DuckDB's defaults (80% of memory, every
+    core, spilling beside the database file)."""
+
+    #: e.g. `4GB`; beyond it DuckDB spills sorts, joins and aggregates to `temp_directory`.
+    memory_limit: str | None = Field(default=None, pattern=r"^\s*\d+(\.\d+)?\s*[KMGT]i?B\s*$")
+    #: Spill folder, relative to the config file's folder when relative.
+    temp_directory: str | None = None
+    threads: int | None = Field(default=None, ge=1)
+
+
 class Config(_Model):
     """The whole pipeline config; relative source paths resolve against `base_dir`."""
 
@@ -270,6 +281,7 @@ class Config(_Model):
     kpis: KpiConfig = KpiConfig()
     segments: list[SegmentDimension] = []
     accounts: AccountConfig = AccountConfig()
+    duckdb: DuckDBSettings = DuckDBSettings()
     base_dir: Path = Path(".")
 
     @field_validator("sources")

@@ -23,7 +23,7 @@ from journey_core.config import Config
 from journey_core.ingest import FileResult, IngestSummary, ingest
 from journey_core.models import load_models, run_model
 from journey_core.schema import TABLES
-from journey_core.warehouse import ensure_tables, scalar
+from journey_core.warehouse import apply_settings, ensure_tables, scalar
 
 #: Published table -> the models (in order) that build it; `identity_map` is built in Python.
 STEPS: dict[str, tuple[str, ...]] = {
@@ -180,6 +180,7 @@ def build_table(con: duckdb.DuckDBPyConnection, table: str, params: dict[str, An
 def stage_table(con: duckdb.DuckDBPyConnection, config: Config, table: str, *,
                 as_of: datetime | None = None) -> int:
     """Write: build one published table in `staging`; return its row count."""
+    apply_settings(con, config)
     load_config_tables(con, config)
     params = model_params(config, as_of or compute_as_of(con))
     build_table(con, table, params)
@@ -269,6 +270,7 @@ def ingest_files(con: duckdb.DuckDBPyConnection, config: Config,
     """Check the source folders, then load every new file."""
     say = progress or (lambda _msg: None)
     check_paths(config)
+    apply_settings(con, config)
     ensure_tables(con)
     # A new run starts from a clean staging area: tables staged by a run that failed its checks
     # must never be published by a later one.

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from journey_core.schema import TABLES
+
+if TYPE_CHECKING:
+    from journey_core.config import Config
 
 WAREHOUSE_FILE = "journeys.duckdb"
 
@@ -21,6 +24,20 @@ def connect(warehouse_dir: str | Path, *, read_only: bool = False) -> duckdb.Duc
     # Results must never depend on the host time zone.
     con.execute("set TimeZone = 'UTC'")
     return con
+
+
+def apply_settings(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """DuckDB's memory limit, spill folder and threads from the config (`duckdb:`)."""
+    settings = config.duckdb
+    if settings.memory_limit:
+        con.execute(f"set memory_limit = '{settings.memory_limit.strip()}'")
+    if settings.temp_directory:
+        folder = Path(settings.temp_directory)
+        folder = folder if folder.is_absolute() else config.base_dir / folder
+        folder.mkdir(parents=True, exist_ok=True)
+        con.execute("set temp_directory = ?", [str(folder)])
+    if settings.threads:
+        con.execute(f"set threads = {int(settings.threads)}")
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, names: list[str] | None = None) -> None:

@@ -1,3 +1,4 @@
+-- materialized: view
 -- int_events_staged: events with their person (the person of their anchor identifier) and their
 -- stage (the first stage rule matching channel, event_type and touchpoint; a null condition
 -- matches anything, a rule with a null stage gives no stage).

@@ -227,3 +227,25 @@ def test_model_validate_refuses_bad_values_too():
     """Config.model_validate applies the same rules as load_config (no file involved)."""
     with pytest.raises(ValidationError):
         Config.model_validate({"sources": [], "session_timeout": "30m"})
+
+
+def test_duckdb_settings_reach_the_connection(tmp_path):
+    """memory_limit, temp_directory (relative to the config's folder) and threads are set on
+    the warehouse connection; a memory limit that is no size is refused at load."""
+    from journey_core.warehouse import apply_settings, connect
+
+    config = Config.model_validate({
+        "sources": [{"name": "a", "path": "a/*.csv", "format": "csv"}],
+        "duckdb": {"memory_limit": "1GB", "temp_directory": "spill", "threads": 1},
+        "base_dir": str(tmp_path)})
+    con = connect(tmp_path / "wh")
+    apply_settings(con, config)
+    limit = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+    assert limit.replace(" ", "") in ("953.6MiB", "1.0GB", "1GB", "0.9GiB")
+    assert con.execute("select current_setting('temp_directory')").fetchall()[0][0] == \
+        str(tmp_path / "spill")
+    assert (tmp_path / "spill").is_dir()
+    assert con.execute("select current_setting('threads')").fetchall()[0][0] == 1
+    with pytest.raises(ValueError, match="memory_limit"):
+        Config.model_validate({"sources": [{"name": "a", "path": "a/*.csv", "format": "csv"}],
+                               "duckdb": {"memory_limit": "lots"}})
