@@ -35,7 +35,9 @@ def apply_settings(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         folder = Path(settings.temp_directory)
         folder = folder if folder.is_absolute() else config.base_dir / folder
         folder.mkdir(parents=True, exist_ok=True)
-        con.execute("set temp_directory = ?", [str(folder)])
+        # DuckDB cannot switch spill folders once one was used: set it only when it differs.
+        if scalar(con, "select current_setting('temp_directory')") != str(folder):
+            con.execute("set temp_directory = ?", [str(folder)])
     if settings.threads:
         con.execute(f"set threads = {int(settings.threads)}")
 

@@ -249,3 +249,20 @@ def test_duckdb_settings_reach_the_connection(tmp_path):
     with pytest.raises(ValueError, match="memory_limit"):
         Config.model_validate({"sources": [{"name": "a", "path": "a/*.csv", "format": "csv"}],
                                "duckdb": {"memory_limit": "lots"}})
+
+
+def test_settings_can_be_applied_again_after_spilling(tmp_path):
+    """Every step applies the settings; DuckDB refuses to switch a spill folder it has used,
+    so applying the same settings after a spill must be harmless."""
+    from journey_core.warehouse import apply_settings, connect
+
+    config = Config.model_validate({
+        "sources": [{"name": "a", "path": "a/*.csv", "format": "csv"}],
+        "duckdb": {"memory_limit": "64MB", "temp_directory": "spill", "threads": 1},
+        "base_dir": str(tmp_path)})
+    con = connect(tmp_path / "wh")
+    apply_settings(con, config)
+    con.execute("create table t as select md5(i::varchar) as m from range(2000000) t(i) "
+                "order by m")
+    apply_settings(con, config)
+    assert con.execute("select count(*) from t").fetchall() == [(2_000_000,)]
