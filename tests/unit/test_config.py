@@ -229,17 +229,23 @@ def test_model_validate_refuses_bad_values_too():
         Config.model_validate({"sources": [], "session_timeout": "30m"})
 
 
-def test_duckdb_settings_reach_the_connection(tmp_path):
-    """memory_limit, temp_directory (relative to the config's folder) and threads are set on
-    the warehouse connection; a memory limit that is no size is refused at load."""
+def _with_settings(tmp_path: Path, memory_limit: str):
+    """A warehouse connection with the config's DuckDB settings applied."""
     from journey_core.warehouse import apply_settings, connect
 
     config = Config.model_validate({
         "sources": [{"name": "a", "path": "a/*.csv", "format": "csv"}],
-        "duckdb": {"memory_limit": "1GB", "temp_directory": "spill", "threads": 1},
+        "duckdb": {"memory_limit": memory_limit, "temp_directory": "spill", "threads": 1},
         "base_dir": str(tmp_path)})
     con = connect(tmp_path / "wh")
     apply_settings(con, config)
+    return con, config
+
+
+def test_duckdb_settings_reach_the_connection(tmp_path):
+    """memory_limit, temp_directory (relative to the config's folder) and threads are set on
+    the warehouse connection; a memory limit that is no size is refused at load."""
+    con, _ = _with_settings(tmp_path, memory_limit="1GB")
     limit = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
     assert limit.replace(" ", "") in ("953.6MiB", "1.0GB", "1GB", "0.9GiB")
     assert con.execute("select current_setting('temp_directory')").fetchall()[0][0] == \
@@ -254,14 +260,9 @@ def test_duckdb_settings_reach_the_connection(tmp_path):
 def test_settings_can_be_applied_again_after_spilling(tmp_path):
     """Every step applies the settings; DuckDB refuses to switch a spill folder it has used,
     so applying the same settings after a spill must be harmless."""
-    from journey_core.warehouse import apply_settings, connect
+    from journey_core.warehouse import apply_settings
 
-    config = Config.model_validate({
-        "sources": [{"name": "a", "path": "a/*.csv", "format": "csv"}],
-        "duckdb": {"memory_limit": "64MB", "temp_directory": "spill", "threads": 1},
-        "base_dir": str(tmp_path)})
-    con = connect(tmp_path / "wh")
-    apply_settings(con, config)
+    con, config = _with_settings(tmp_path, memory_limit="64MB")
     con.execute("create table t as select md5(i::varchar) as m from range(2000000) t(i) "
                 "order by m")
     apply_settings(con, config)
