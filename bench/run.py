@@ -99,29 +99,22 @@ def _config(config_path: Path, work: Path) -> Any:
 
 
 def measure_pipeline(config_path: Path, work: Path, *, build: bool = True) -> dict[str, Any]:
-    """`ingest_files`, then every published table staged and published (what `rebuild` does,
-    timed step by step): ingest through every published table and Parquet export."""
-    from journey_core.pipeline import STEPS, compute_as_of, ingest_files, publish, stage_table
+    """`ingest_files`, then `rebuild` (every published table staged, timed step by step, and
+    published): ingest through every published table and Parquet export."""
+    from journey_core.pipeline import ingest_files, rebuild
     from journey_core.warehouse import connect
 
-    steps: dict[str, float] = {}
     started = time.perf_counter()
     config = _config(config_path, work)
     con = connect(work / "warehouse")
     summary = ingest_files(con, config)
-    steps["ingest"] = time.perf_counter() - started
+    steps = {"ingest": time.perf_counter() - started}
     rss_ingest = _rss_mb()
     rows = 0
     if build:
-        as_of = compute_as_of(con)
-        for table in STEPS:
-            t = time.perf_counter()
-            n = stage_table(con, config, table, as_of=as_of)
-            steps[table] = time.perf_counter() - t
-            rows = n if table == "events" else rows
-        t = time.perf_counter()
-        publish(con, work / "warehouse")
-        steps["publish (Parquet exports, tables)"] = time.perf_counter() - t
+        result = rebuild(con, config, work / "warehouse")
+        steps.update(result.seconds)
+        rows = result.row_counts["events"]
     con.close()
     return {"seconds": time.perf_counter() - started, "steps": steps,
             "peak_rss_mb": _rss_mb(), "peak_rss_ingest_mb": rss_ingest,

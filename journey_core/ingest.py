@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -31,6 +31,9 @@ from journey_core.config import Config, SourceConfig
 from journey_core.privacy import forgotten_filter, load_tombstones, require_salt
 from journey_core.schema import FILE_LEDGER, INGEST_REJECTS, INGESTED_EVENTS
 from journey_core.warehouse import ensure_tables, scalar
+
+if TYPE_CHECKING:
+    from journey_core.ingest_columnar import Schema
 
 IDENTIFIERS = ("customer_id", "anonymous_id", "email", "phone")
 SCORE_RANGES = {"nps_score": (0, 10), "csat_score": (1, 5), "ces_score": (1, 7)}
@@ -448,6 +451,25 @@ def _reject(source: SourceConfig, rel: str, number: int, raw: str, reason: str, 
             "rejected_at": loaded_at}
 
 
+def map_record(mapper: SourceMapper, rec: RawRecord, rel: str, loaded_at: datetime
+               ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """One record of file `rel`: (the event loaded from it, None) or (None, its reject).
+
+    Personal data in a reject is redacted; the event keeps its redacted raw text as `_raw`,
+    in case it must become a reject later (a conflicting duplicate)."""
+    source, salt = mapper.source, mapper.salt
+    known = mapper.personal_values(rec) if rec.fields is not None else []
+    try:
+        if rec.fields is None:
+            raise RecordRejected("malformed_record", rec.problem)
+        event = mapper.to_event(rec)
+    except RecordRejected as exc:
+        return None, _reject(source, rel, rec.number, redact(rec.raw, salt, known), exc.reason,
+                             redact(str(exc), salt, known), loaded_at)
+    event.update(ingested_at=loaded_at, file=rel, _raw=redact(rec.raw, salt, known))
+    return event, None
+
+
 def parse_file(source: SourceConfig, path: Path, rel: str, data: bytes, *, salt: str,
                loaded_at: datetime, max_future: timedelta | None = None) -> ParsedFile:
     """Map every record of a file to a canonical event or a reject; write nothing.
@@ -481,19 +503,12 @@ def parse_file(source: SourceConfig, path: Path, rel: str, data: bytes, *, salt:
 
     for rec in records:
         parsed.read += 1
-        known = mapper.personal_values(rec) if rec.fields is not None else []
-        try:
-            if rec.fields is None:
-                raise RecordRejected("malformed_record", rec.problem)
-            event = mapper.to_event(rec)
-        except RecordRejected as exc:
-            parsed.rejects.append(_reject(
-                source, rel, rec.number, redact(rec.raw, salt, known), exc.reason,
-                redact(str(exc), salt, known), loaded_at))
+        event, reject = map_record(mapper, rec, rel, loaded_at)
+        if reject is not None:
+            parsed.rejects.append(reject)
             continue
-        event.update(ingested_at=loaded_at, file=rel)
+        assert event is not None
         event["_key"] = content_key(event)
-        event["_raw"] = redact(rec.raw, salt, known)  # kept only if it must become a reject
         first = parsed.events.get(event["event_id"])
         if first is None:
             parsed.events[event["event_id"]] = event
@@ -501,7 +516,7 @@ def parse_file(source: SourceConfig, path: Path, rel: str, data: bytes, *, salt:
             parsed.duplicates += 1
         else:  # same id, other content: the first one stays, this one is kept as a reject
             parsed.rejects.append(_reject(
-                source, rel, rec.number, redact(rec.raw, salt, known), "conflicting_duplicate",
+                source, rel, rec.number, event["_raw"], "conflicting_duplicate",
                 f"event_id {event['event_id']} already read at record {first['record_number']} "
                 "with different content", loaded_at))
     return parsed
@@ -542,10 +557,11 @@ class _NewFile:
 
 
 def _ingest_columnar(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
-                     files: list[_NewFile], *, salt: str,
+                     files: list[_NewFile], schema: Schema, *, salt: str,
                      loaded_at: datetime) -> list[FileResult] | None:
-    """Parquet files of one schema, mapped in DuckDB in one statement
-    (`journey_core.ingest_columnar`) and committed in one transaction with their ledger rows.
+    """Parquet files of one schema (as `ingest_columnar.describe` gives it), mapped in DuckDB
+    in one statement (`journey_core.ingest_columnar`) and committed in one transaction with
+    their ledger rows.
 
     Loads what `ingest_file` loads file after file, with the same counts, rejects and ledger
     rows. None when the files must go record by record (a reader error, say)."""
@@ -553,9 +569,8 @@ def _ingest_columnar(con: duckdb.DuckDBPyConnection, config: Config, source: Sou
 
     latest = loaded_at + config.max_future if config.max_future is not None else None
     mapper = SourceMapper(source, salt, latest)
-    schema = col.describe(con, files[0].path)
-    plan = schema and col.plan(mapper, schema, [f.path for f in files], salt=salt, latest=latest)
-    if not plan:
+    select = col.plan(mapper, schema, [f.path for f in files], salt=salt, latest=latest)
+    if select is None:
         return None
     results = {i: FileResult(path=f.rel, source=source.name) for i, f in enumerate(files)}
     con.register("_files", pa.table({
@@ -563,21 +578,26 @@ def _ingest_columnar(con: duckdb.DuckDBPyConnection, config: Config, source: Sou
         "file": [f.rel for f in files]}))
     try:
         con.execute(f"create or replace temp table _cand as select f.file_index, f.file, c.* "
-                    f"from ({plan.select}) as c join _files as f using (filename)")
+                    f"from ({select}) as c join _files as f using (filename)")
     except duckdb.Error:  # a damaged row group: file by file, record by record names it
         return None
     finally:
         con.unregister("_files")
     rejects: list[dict[str, Any]] = []
 
-    def raw(keys: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
-        """Redacted raw text of records by (file index, record number)."""
+    def records(keys: list[tuple[int, int]]) -> dict[tuple[int, int], RawRecord]:
+        """Records by (file index, record number), each file read once."""
         out = {}
         for index in sorted({i for i, _ in keys}):
             numbers = sorted({n for i, n in keys if i == index})
             for rec in col.raw_records(files[index].path, numbers):
-                out[(index, rec.number)] = redact(rec.raw, salt, mapper.personal_values(rec))
+                out[(index, rec.number)] = rec
         return out
+
+    def raw(keys: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        """Redacted raw text of records by (file index, record number)."""
+        return {key: redact(rec.raw, salt, mapper.personal_values(rec))
+                for key, rec in records(keys).items()}
 
     try:
         for index, read in con.execute(
@@ -586,20 +606,16 @@ def _ingest_columnar(con: duckdb.DuckDBPyConnection, config: Config, source: Sou
         unclean = con.execute("select file_index, record_number from _cand where not _clean "
                               "order by all").fetchall()
         slow: list[dict[str, Any]] = []
-        for index, number in unclean:  # exactly as record by record
-            (rec,) = col.raw_records(files[index].path, [number])
-            known = mapper.personal_values(rec)
-            try:
-                event = mapper.to_event(rec)
-            except RecordRejected as exc:
-                rejects.append(_reject(source, files[index].rel, rec.number,
-                                       redact(rec.raw, salt, known), exc.reason,
-                                       redact(str(exc), salt, known), loaded_at))
+        slow_index: list[int] = []
+        for (index, _), rec in sorted(records(unclean).items()):  # exactly as record by record
+            event, reject = map_record(mapper, rec, files[index].rel, loaded_at)
+            if reject is not None:
+                rejects.append(reject)
                 results[index].rejected += 1
-                continue
-            slow.append({**event, "ingested_at": loaded_at, "file": files[index].rel,
-                         "_index": index})
-        _stage_rows(con, slow, file_index=[e["_index"] for e in slow])
+            else:
+                slow.append(event)
+                slow_index.append(index)
+        _stage_rows(con, slow, file_index=slow_index)
         columns = ", ".join("?::timestamptz as ingested_at" if c == "ingested_at" else c
                             for c in INGESTED_EVENTS.column_names)
         con.execute(f"insert into _new_events select {columns}, file_index from _cand "
@@ -747,7 +763,7 @@ def ingest(con: duckdb.DuckDBPyConnection, config: Config, *, loaded_at: datetim
     for source in config.sources:
         # Consecutive new Parquet files of one schema form a batch; files load in path order.
         batch: list[_NewFile] = []
-        schema: Any = None
+        schema: Schema | None = None
 
         columnar_ok = columnar and source.format == "parquet" and \
             not load_tombstones(con).hashes
@@ -758,28 +774,28 @@ def ingest(con: duckdb.DuckDBPyConnection, config: Config, *, loaded_at: datetim
             if scalar(con, "select count(*) from file_ledger where content_hash = ?",
                       [new.content_hash]) or any(f.content_hash == new.content_hash
                                                  for f in batch):
-                _flush(con, config, source, batch, done, salt=salt, loaded_at=loaded_at)
+                _flush(con, config, source, batch, schema, done, salt=salt, loaded_at=loaded_at)
                 done(FileResult(path=new.rel, source=source.name, skipped=True))
                 continue
             file_schema = describe(con, path) if columnar_ok and data else None
             if batch and file_schema != schema:
-                _flush(con, config, source, batch, done, salt=salt, loaded_at=loaded_at)
+                _flush(con, config, source, batch, schema, done, salt=salt, loaded_at=loaded_at)
             if file_schema is not None:
                 batch.append(new)
                 schema = file_schema
             else:
                 done(ingest_file(con, config, source, new, data, loaded_at=loaded_at, salt=salt))
-        _flush(con, config, source, batch, done, salt=salt, loaded_at=loaded_at)
+        _flush(con, config, source, batch, schema, done, salt=salt, loaded_at=loaded_at)
     return summary
 
 
 def _flush(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
-           batch: list[_NewFile], done: Callable[[FileResult], None], *, salt: str,
-           loaded_at: datetime) -> None:
+           batch: list[_NewFile], schema: Schema | None, done: Callable[[FileResult], None], *,
+           salt: str, loaded_at: datetime) -> None:
     """Load a batch of Parquet files of one schema (file by file when it cannot be mapped in
     DuckDB), report each file, and empty the batch."""
-    results = batch and _ingest_columnar(con, config, source, batch, salt=salt,
-                                         loaded_at=loaded_at)
+    results = batch and schema and _ingest_columnar(con, config, source, batch, schema,
+                                                    salt=salt, loaded_at=loaded_at)
     for result in results or []:
         done(result)
     if not results:

@@ -16,7 +16,6 @@ whole.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -51,16 +50,6 @@ def _stripped(col: str) -> str:
             f"and ord(right({col}, 1)) between 33 and 126, true)")
 
 
-@dataclass(frozen=True)
-class Plan:
-    """The SQL that maps files of one schema: `select` gives one row per record with
-    `filename`, `record_number`, `_clean` and the canonical columns (meaningful where
-    `_clean`)."""
-
-    select: str
-    paths: list[Path]
-
-
 Schema = tuple[tuple[str, str], ...]
 
 
@@ -75,9 +64,10 @@ def describe(con: duckdb.DuckDBPyConnection, path: Path) -> Schema | None:
 
 
 def plan(mapper: SourceMapper, schema: Schema, paths: list[Path], *, salt: str,
-         latest: datetime | None) -> Plan | None:
-    """The columnar plan for Parquet files of one schema, or None when they must go record
-    by record."""
+         latest: datetime | None) -> str | None:
+    """The SQL that maps Parquet files of one schema, or None when they must go record by
+    record. It gives one row per record with `filename`, `record_number`, `_clean` and the
+    canonical columns (meaningful where `_clean`)."""
     types = dict(schema)
     if len(types) != len(schema) or {"filename", "file_row_number"} & set(types):
         return None  # duplicate names, or names DuckDB's reader uses for itself
@@ -210,7 +200,7 @@ def plan(mapper: SourceMapper, schema: Schema, paths: list[Path], *, salt: str,
     select = (f"select filename, file_row_number + 1 as record_number, "
               f"coalesce({' and '.join(clean)}, false) as _clean, {', '.join(columns)} "
               f"from {src}")
-    return Plan(select, paths)
+    return select
 
 
 def raw_records(path: Path, numbers: list[int]) -> list[RawRecord]:

@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -294,6 +294,8 @@ class RunResult:
     ingest: IngestSummary | None
     as_of: datetime
     row_counts: dict[str, int]
+    #: Wall-clock seconds per staged table and for `publish` (the benchmark's breakdown).
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def rebuild(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir: Path, *,
@@ -303,14 +305,18 @@ def rebuild(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir: Path,
     """Write every published table to staging, audit each (`audit` raises to stop), publish."""
     say = progress or (lambda _msg: None)
     as_of = as_of or compute_as_of(con)
-    counts = {}
+    counts, seconds = {}, {}
     for table in STEPS:
+        started = time.perf_counter()
         counts[table] = stage_table(con, config, table, as_of=as_of)
+        seconds[table] = time.perf_counter() - started
         if audit:
             audit(con, table)
         say(f"built {table}: {counts[table]} rows")
+    started = time.perf_counter()
     publish(con, warehouse_dir)
-    return RunResult(None, as_of, counts)
+    seconds["publish"] = time.perf_counter() - started
+    return RunResult(None, as_of, counts, seconds)
 
 
 def run_pipeline(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir: Path, *,

@@ -12,6 +12,7 @@ Vectorized with numpy and Arrow, in chunks of sessions, so 100M events need a fe
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -171,8 +172,6 @@ def write_text_formats(folder: Path, target: Path) -> dict[str, Path]:
             if fmt == "csv":
                 pacsv.write_csv(table, out / f"{path.stem}.{ext}")
             else:
-                import json
-
                 with (out / f"{path.stem}.{ext}").open("w", encoding="utf-8") as fh:
                     for row in table.to_pylist():
                         fh.write(json.dumps({k: v for k, v in row.items() if v is not None})

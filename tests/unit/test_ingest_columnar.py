@@ -55,7 +55,7 @@ def _both(tmp_path: Path, config: Config) -> tuple[dict, dict, list]:
     return by_record, columnar_, s1.files
 
 
-def _plan(con, mapper: SourceMapper, path: Path) -> ingest_columnar.Plan | None:
+def _plan(con, mapper: SourceMapper, path: Path) -> str | None:
     schema = ingest_columnar.describe(con, path)
     assert schema is not None
     return ingest_columnar.plan(mapper, schema, [path], salt=SALT, latest=None)
