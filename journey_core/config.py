@@ -274,6 +274,10 @@ class Config(_Model):
     identity: IdentityConfig = IdentityConfig()
     #: Events later than load time + max_future are rejected as too far in the future.
     max_future: timedelta = timedelta(days=1)
+    #: An event that arrives more than this before the published as-of (the end of the latest
+    #: partition already processed) is still folded into its sessions and journeys, and is
+    #: also listed in `late_events`: the days it restates were published long ago.
+    max_lateness: timedelta = timedelta(days=3)
     session_timeout: timedelta = timedelta(minutes=30)
     journey_timeout: timedelta = timedelta(days=30)
     stages: StagesConfig = StagesConfig()
@@ -304,7 +308,8 @@ class Config(_Model):
             raise ValueError(f"segment dimension names must be unique; repeated: {dupes}")
         return dims
 
-    @field_validator("session_timeout", "journey_timeout", "max_future", mode="before")
+    @field_validator("session_timeout", "journey_timeout", "max_future", "max_lateness",
+                     mode="before")
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
         return parse_duration(value)

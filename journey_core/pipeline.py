@@ -11,14 +11,14 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from journey_core import identity
+from journey_core import identity, incremental
 from journey_core.config import Config
 from journey_core.ingest import FileResult, IngestSummary, ingest
 from journey_core.models import load_models, run_model
@@ -124,15 +124,11 @@ def _micros(delta: timedelta) -> int:
     return round(delta.total_seconds() * 1_000_000)
 
 
-def compute_as_of(con: duckdb.DuckDBPyConnection) -> datetime:
-    """The run's as-of time: the end (next midnight UTC) of the day of the latest event; with
-    no event at all (nothing loaded yet, or every person forgotten) the tables are empty and
-    as-of is the Unix epoch."""
-    latest = scalar(con, "select max(occurred_at) from ingested_events")
-    if latest is None:
-        return datetime(1970, 1, 1, tzinfo=UTC)
-    latest = latest.astimezone(UTC)
-    return datetime(latest.year, latest.month, latest.day, tzinfo=UTC) + timedelta(days=1)
+def compute_as_of(con: duckdb.DuckDBPyConnection, partition: date | None = None) -> datetime:
+    """The run's as-of time: the end (next midnight UTC) of the latest day processed: the day
+    of the latest event, the run's partition, or the published as-of, whichever is latest (it
+    never moves back). With nothing at all, the Unix epoch."""
+    return incremental.compute_as_of(con, partition)
 
 
 def model_params(config: Config, as_of: datetime) -> dict[str, Any]:
@@ -144,7 +140,7 @@ def model_params(config: Config, as_of: datetime) -> dict[str, Any]:
     }
 
 
-STAGING = "staging"
+STAGING = incremental.STAGING
 
 
 def fault_point(name: str) -> None:
@@ -178,12 +174,22 @@ def build_table(con: duckdb.DuckDBPyConnection, table: str, params: dict[str, An
 
 
 def stage_table(con: duckdb.DuckDBPyConnection, config: Config, table: str, *,
-                as_of: datetime | None = None) -> int:
-    """Write: build one published table in `staging`; return its row count."""
+                as_of: datetime | None = None, partition: date | None = None,
+                full: bool = False) -> int:
+    """Write: build one published table in `staging`; return its row count.
+
+    The first person table of a run decides, once for the run, whether it is incremental
+    (see `journey_core.incremental`); `full=True` forces a full rebuild."""
     apply_settings(con, config)
     load_config_tables(con, config)
-    params = model_params(config, as_of or compute_as_of(con))
-    build_table(con, table, params)
+    as_of = as_of or compute_as_of(con, partition)
+    params = model_params(config, as_of)
+    use_staging(con)
+    if table in incremental.PERSON_TABLES and incremental.plan(
+            con, config, as_of, partition=partition, full=full).incremental:
+        incremental.build_person_table(con, table, STEPS[table], params)
+    else:
+        build_table(con, table, params)
     return scalar(con, f'select count(*) from {STAGING}."{table}"')
 
 
@@ -217,8 +223,11 @@ def recover_parquet(warehouse_dir: Path) -> None:
 
 
 def staged_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The published tables staged by this run (tables, or the views of an incremental run)."""
     names = {r[0] for r in con.execute(
-        "select table_name from duckdb_tables() where schema_name = ?", [STAGING]).fetchall()}
+        "select table_name from duckdb_tables() where schema_name = ? union all "
+        "select view_name from duckdb_views() where schema_name = ?",
+        [STAGING, STAGING]).fetchall()}
     return [t for t in STEPS if t in names]
 
 
@@ -227,11 +236,16 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> list[str]:
     exports by swapping the whole `parquet/` folder. A failure or a kill at any point leaves
     readers the old version or the new one of everything, never a mix.
 
-    Tables not staged in this run keep their published version and Parquet files."""
+    Tables not staged in this run keep their published version and Parquet files. An
+    incremental run replaces only the touched persons' rows of the person tables. The
+    watermark (`pipeline_state`, `processed_files`, `late_events`) is written in the same
+    transaction when every table was staged; a partial publish clears it instead, so the next
+    run rebuilds everything."""
     recover_parquet(warehouse_dir)
     tables = staged_tables(con)
     if not tables:
         return []
+    run = incremental.read_plan(con)
     current, nxt = warehouse_dir / "parquet", warehouse_dir / ".parquet.next"
     previous = warehouse_dir / ".parquet.previous"
     # 1. the new exports, beside the published ones (published tables not rebuilt are copied)
@@ -247,9 +261,17 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> list[str]:
     con.execute("begin transaction")
     try:
         for table in tables:
-            con.execute(f'create or replace table main."{table}" as '
-                        f'select * from {STAGING}."{table}"')
+            if run is not None and run.incremental and table in incremental.PERSON_TABLES:
+                incremental.merge(con, table, run.as_of)
+            else:
+                con.execute(f'create or replace table main."{table}" as '
+                            f'select * from {STAGING}."{table}"')
+        if run is not None and tables == list(STEPS):
+            incremental.record_state(con, run)
+        else:
+            incremental.forget_state(con)
         con.execute(f"drop schema {STAGING} cascade")
+        con.execute(f"drop schema if exists {incremental.DELTA} cascade")
         fault_point("commit")
         con.execute("commit")
     except BaseException:
@@ -275,6 +297,7 @@ def ingest_files(con: duckdb.DuckDBPyConnection, config: Config,
     # A new run starts from a clean staging area: tables staged by a run that failed its checks
     # must never be published by a later one.
     con.execute(f"drop schema if exists {STAGING} cascade")
+    con.execute(f"drop schema if exists {incremental.DELTA} cascade")
     total = sum(len(config.source_files(s)) for s in config.sources)
     done = 0
 
@@ -294,36 +317,43 @@ class RunResult:
     ingest: IngestSummary | None
     as_of: datetime
     row_counts: dict[str, int]
+    #: `full` or `incremental` (see `journey_core.incremental`).
+    mode: str = incremental.FULL
     #: Wall-clock seconds per staged table and for `publish` (the benchmark's breakdown).
     seconds: dict[str, float] = field(default_factory=dict)
 
 
 def rebuild(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir: Path, *,
-            as_of: datetime | None = None,
+            as_of: datetime | None = None, partition: date | None = None, full: bool = False,
             progress: Callable[[str], None] | None = None,
             audit: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None) -> RunResult:
-    """Write every published table to staging, audit each (`audit` raises to stop), publish."""
+    """Write every published table to staging (only the touched persons' rows when the run is
+    incremental), audit each (`audit` raises to stop), publish."""
     say = progress or (lambda _msg: None)
-    as_of = as_of or compute_as_of(con)
+    as_of = as_of or compute_as_of(con, partition)
     counts, seconds = {}, {}
     for table in STEPS:
         started = time.perf_counter()
-        counts[table] = stage_table(con, config, table, as_of=as_of)
+        counts[table] = stage_table(con, config, table, as_of=as_of, partition=partition,
+                                    full=full)
         seconds[table] = time.perf_counter() - started
         if audit:
             audit(con, table)
         say(f"built {table}: {counts[table]} rows")
+    run = incremental.read_plan(con)
     started = time.perf_counter()
     publish(con, warehouse_dir)
     seconds["publish"] = time.perf_counter() - started
-    return RunResult(None, as_of, counts, seconds)
+    return RunResult(None, as_of, counts, run.mode if run else incremental.FULL, seconds)
 
 
 def run_pipeline(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir: Path, *,
-                 as_of: datetime | None = None,
+                 as_of: datetime | None = None, partition: date | None = None,
+                 full: bool = False,
                  progress: Callable[[str], None] | None = None) -> RunResult:
     """Ingest new files, then rebuild, audit and publish every published table."""
     summary = ingest_files(con, config, progress)
-    result = rebuild(con, config, warehouse_dir, as_of=as_of, progress=progress)
+    result = rebuild(con, config, warehouse_dir, as_of=as_of, partition=partition, full=full,
+                     progress=progress)
     result.ingest = summary
     return result

@@ -279,7 +279,7 @@ def forget_person(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir:
     _ensure_tombstone_table(con)
     if _published_is_stale(con):
         # identity_map must know every loaded event, or a person's newest identifiers escape
-        rebuild(con, config, warehouse_dir, progress=progress)
+        rebuild(con, config, warehouse_dir, full=True, progress=progress)
     identifiers = _identifiers_of(con, person_id)
     person_hash = identifier_hash(person_id)
     result = ForgetResult(person_id, identifiers=len(identifiers), already_forgotten=bool(
@@ -298,7 +298,7 @@ def forget_person(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir:
     except BaseException:
         con.execute("rollback")
         raise
-    rebuild(con, config, warehouse_dir, progress=progress)
+    rebuild(con, config, warehouse_dir, full=True, progress=progress)
     residue = find_residue(con, warehouse_dir, person_id, identifiers)
     if residue:
         raise PrivacyError(f"person {person_id!r} is still named in: {', '.join(residue)}")

@@ -493,5 +493,64 @@ FORGOTTEN_IDENTIFIERS = Table(
     published=False,
 )
 
-INTERNAL: tuple[Table, ...] = (INGESTED_EVENTS, INGEST_REJECTS, FILE_LEDGER, FORGOTTEN_IDENTIFIERS)
+PIPELINE_STATE = Table(
+    name="pipeline_state",
+    grain="one row: the version of the published tables",
+    primary_key=("as_of",),
+    columns=(
+        _c("as_of", "timestamptz", "As-of time of the published tables: the end (next midnight "
+           "UTC) of the latest day processed, a day with events or a run's Dagster partition. "
+           "It never moves back.", False),
+        _c("latest_partition", "date", "The latest Dagster partition (UTC day) a run "
+           "processed; null when every run so far was unpartitioned."),
+        _c("config_fingerprint", "varchar", "sha256 of the settings and SQL models the tables "
+           "were built with; when it changes, the next run rebuilds everything.", False),
+        _c("mode", "varchar", "How the last run rebuilt the tables: `full` or `incremental` "
+           "(only the persons it touched).", False),
+        _c("persons_rebuilt", "bigint", "Persons whose rows the last run rebuilt (every person "
+           "in a full run).", False),
+    ),
+    description="The watermark of the published tables, written in the publish transaction. "
+    "No row: the next run is a full rebuild. Internal; not exported.",
+    published=False,
+)
+
+PROCESSED_FILES = Table(
+    name="processed_files",
+    grain="one row per file content whose events are in the published tables",
+    primary_key=("content_hash",),
+    columns=(
+        _c("content_hash", "varchar", "sha256 of the file's bytes (see file_ledger).", False),
+        _c("path", "varchar", "Path of the file when it was loaded.", False),
+        _c("as_of", "timestamptz", "As-of time of the publish that first included it.", False),
+    ),
+    description="Files of the ledger already folded into the published tables, written in the "
+    "publish transaction: an incremental run rebuilds the persons of the other files' events. "
+    "Internal; not exported.",
+    published=False,
+)
+
+LATE_EVENTS = Table(
+    name="late_events",
+    grain="one row per event that arrived later than max_lateness",
+    primary_key=("event_id",),
+    columns=(
+        _c("event_id", "varchar", "The event (in events, with its session and journey).", False),
+        _c("source", "varchar", "Source name.", False),
+        _c("file", "varchar", "File it arrived in.", False),
+        _c("occurred_at", "timestamptz", "When it happened.", False),
+        _c("watermark", "timestamptz", "As-of time published before it arrived.", False),
+        _c("late_by_seconds", "bigint", "watermark - occurred_at, in whole seconds.", False),
+        _c("max_lateness_seconds", "bigint", "The configured max_lateness it exceeded.", False),
+        _c("as_of", "timestamptz", "As-of time of the publish that folded it in.", False),
+    ),
+    description="Events that arrived more than `max_lateness` before the published as-of. They "
+    "are not dropped: each is in `events` and in its session and journey like any other, and "
+    "metrics of the days it restates changed. This table says which and by how much. Written in "
+    "the publish transaction. Internal; not exported.",
+    published=False,
+)
+
+INTERNAL: tuple[Table, ...] = (INGESTED_EVENTS, INGEST_REJECTS, FILE_LEDGER, FORGOTTEN_IDENTIFIERS,
+                               PIPELINE_STATE, PROCESSED_FILES, LATE_EVENTS)
 TABLES: dict[str, Table] = {t.name: t for t in (*PUBLISHED, *INTERNAL)}

@@ -12,7 +12,7 @@ import pyarrow as pa
 from journey_core.config import Config
 from journey_core.ingest import _EVENT_SCHEMA
 from journey_core.pipeline import rebuild
-from journey_core.schema import INGESTED_EVENTS
+from journey_core.schema import INGESTED_EVENTS, PUBLISHED
 from journey_core.warehouse import connect, ensure_tables
 
 T0 = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
@@ -73,3 +73,20 @@ def build_warehouse(tmp_path: Path, events: list[dict[str, Any]], config: Config
 
 def rows(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> list:
     return con.execute(query, params or []).fetchall()
+
+
+#: Columns that record when the pipeline loaded a record: the wall clock, not the inputs.
+CLOCK_COLUMNS = frozenset({"ingested_at", "rejected_at"})
+
+
+def published_snapshot(con: duckdb.DuckDBPyConnection,
+                       ignore: dict[str, set[str]] | None = None) -> dict[str, list]:
+    """Every published table's rows, sorted, without the load timestamps (nor the columns
+    `ignore` names per table)."""
+    snapshot = {}
+    for table in PUBLISHED:
+        drop = CLOCK_COLUMNS | (ignore or {}).get(table.name, set())
+        cols = ", ".join(f'"{c}"' for c in table.column_names if c not in drop)
+        data = con.execute(f'select {cols} from main."{table.name}"').fetchall()
+        snapshot[table.name] = sorted(data, key=repr)
+    return snapshot
