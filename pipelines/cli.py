@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -46,18 +46,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     warehouse = Path(args.warehouse)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     resource = JourneysResource(config_path=str(args.config), warehouse_dir=str(warehouse),
-                                progress=not args.verbose)
-    print(f"journeys: running {len(all_assets)} assets for {args.config} into {warehouse}",
-          file=sys.stderr)
+                                progress=not args.verbose, full_rebuild=args.full)
     # Failures are reported by main() in one line; -v shows Dagster's own log and stack traces.
     log_level = "DEBUG" if args.verbose else "CRITICAL"
-    result = dg.materialize(
-        all_assets, resources={"warehouse": resource}, instance=instance, raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}})
-    if not result.success:
-        print(f"journeys: {_failure_reason(result)}", file=sys.stderr)
-        return 1
-    rejected_files = _print_summary(result)
+    rejected_files: dict[str, str] = {}
+    for partition in _partitions(args):
+        label = f" for partition {partition}" if partition else ""
+        print(f"journeys: running {len(all_assets)} assets{label} for {args.config} into "
+              f"{warehouse}", file=sys.stderr)
+        result = dg.materialize(
+            all_assets, resources={"warehouse": resource}, instance=instance,
+            raise_on_error=False, partition_key=partition,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}})
+        if not result.success:
+            print(f"journeys: {_failure_reason(result)}", file=sys.stderr)
+            return 1
+        rejected_files.update(_print_summary(result))
     print(f"warehouse: {warehouse / 'journeys.duckdb'}; Parquet: {warehouse / 'parquet'}/; "
           f"journey map: journeys report --warehouse {warehouse}")
     if rejected_files:
@@ -67,6 +71,17 @@ def cmd_run(args: argparse.Namespace) -> int:
               "(kept in the file ledger; fix or replace the file and run again)", file=sys.stderr)
         return 1
     return 0
+
+
+def _partitions(args: argparse.Namespace) -> list[str | None]:
+    """The UTC days to run, in order (`--from`/`--to`; one alone is that day); without either,
+    one unpartitioned run whose as-of comes from the data."""
+    first, last = args.date_from or args.date_to, args.date_to or args.date_from
+    if first is None:
+        return [None]
+    if last < first:
+        raise ConfigError(f"--to {last} is before --from {first}")
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
 def _failure_reason(result: object) -> str:
@@ -257,6 +272,13 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="journeys",
@@ -272,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, help="pipeline config YAML")
     run.add_argument("--warehouse", required=True, metavar="DIR", help="warehouse folder")
     run.add_argument("-v", "--verbose", action="store_true", help="show Dagster's own log")
+    run.add_argument("--from", dest="date_from", type=_day, metavar="DATE",
+                     help="first UTC day (YYYY-MM-DD) to run, a Dagster partition each")
+    run.add_argument("--to", dest="date_to", type=_day, metavar="DATE",
+                     help="last UTC day to run (default: --from)")
+    run.add_argument("--full", action="store_true",
+                     help="rebuild every person, not only those the new files touch")
     run.set_defaults(func=cmd_run)
 
     val = sub.add_parser(

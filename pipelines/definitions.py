@@ -5,13 +5,14 @@ return metadata (row count, table schema, a preview).
 """
 
 
+import hashlib
 import json
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,10 @@ INGEST_CHECKED = ("ingested_events", "file_ledger", "ingest_rejects")
 POOL = "journeys_warehouse"
 DEFAULT_CONFIG = "data/sample/journeys.yaml"
 DEFAULT_WAREHOUSE = "warehouse"
+#: Ingest is partitioned by UTC day; the last partition is the last complete day.
+PARTITIONS = dg.DailyPartitionsDefinition(start_date="2020-01-01", timezone="UTC")
+#: The landing sensor leaves files modified in the last minute for its next tick (uploads).
+SETTLE_SECONDS = 60
 
 
 class JourneysResource(dg.ConfigurableResource):
@@ -40,6 +45,8 @@ class JourneysResource(dg.ConfigurableResource):
     warehouse_dir: str = DEFAULT_WAREHOUSE
     #: Print progress lines to stderr (the `journeys` CLI); otherwise they go to the run log.
     progress: bool = False
+    #: Rebuild every person even when an incremental run would do (`journeys run --full`).
+    full_rebuild: bool = False
 
     def reporter(self, context: dg.AssetExecutionContext) -> Callable[[str], None]:
         if self.progress:
@@ -93,13 +100,20 @@ def table_metadata(con: duckdb.DuckDBPyConnection, name: str, rows: int) -> dict
     }
 
 
+def run_partition(context: dg.AssetExecutionContext) -> date | None:
+    """The run's partition (a UTC day), or None for an unpartitioned run."""
+    return date.fromisoformat(context.partition_key) if context.has_partition_key else None
+
+
 @dg.asset(
     group_name=GROUP,
     kinds={"duckdb", "python"},
     pool=POOL,
+    partitions_def=PARTITIONS,
     check_specs=[s for t in INGEST_CHECKED for s in check_specs(t, asset="ingested_events")],
     description="Load every new source file (file ledger: a file is loaded once) into canonical "
-    "events; invalid records go to rejected_events verbatim with the reason.",
+    "events; invalid records go to rejected_events verbatim with the reason. Partitioned by "
+    "UTC day: the run of a day loads whatever is new and moves as-of to the end of that day.",
 )
 def ingested_events(context: dg.AssetExecutionContext,
                     warehouse: JourneysResource) -> Iterator[dg.MaterializeResult
@@ -151,8 +165,10 @@ def _published_asset(name: str, deps: list[str]) -> dg.AssetsDefinition:
         config = warehouse.load()
         started = time.monotonic()
         with warehouse.connect() as con:
-            as_of = pipeline.compute_as_of(con)
-            rows = pipeline.stage_table(con, config, name, as_of=as_of)
+            partition = run_partition(context)
+            as_of = pipeline.compute_as_of(con, partition)
+            rows = pipeline.stage_table(con, config, name, as_of=as_of, partition=partition,
+                                        full=warehouse.full_rebuild)
             warehouse.reporter(context)(
                 f"built {name}: {rows} rows in {time.monotonic() - started:.1f}s")
             yield dg.MaterializeResult(metadata=table_metadata(con, name, rows))
@@ -211,15 +227,58 @@ all_assets = [ingested_events, *table_assets, published_tables]
 nightly_job = dg.define_asset_job(
     "journeys_nightly",
     selection=dg.AssetSelection.groups(GROUP),
-    description="Ingest new files and rebuild every published table.",
+    description="For one UTC day: ingest new files, rebuild the persons they touch (or every "
+    "table, when nothing was published yet or the settings changed), publish.",
 )
-nightly_schedule = dg.ScheduleDefinition(
+@dg.schedule(
     name="journeys_nightly_schedule",
     job=nightly_job,
     cron_schedule="0 2 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="At 02:00 UTC, the run of the partition of the day that just ended.",
 )
+def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    scheduled = context.scheduled_execution_time or datetime.now(UTC)
+    ended = scheduled.astimezone(UTC).date() - timedelta(days=1)
+    return dg.RunRequest(partition_key=ended.isoformat())
+
+
+def landing_files(config: Config) -> dict[str, str]:
+    """Every source file: path -> `size:mtime_ns`, the key of one version of the file."""
+    files = {}
+    for source in config.sources:
+        for path in config.source_files(source):
+            stat = path.stat()
+            files[str(path)] = f"{stat.st_size}:{stat.st_mtime_ns}"
+    return files
+
+
+@dg.sensor(
+    name="journeys_landing",
+    job=nightly_job,
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Request a run of the latest partition when new or changed files land in the "
+    "sources' folders. The cursor remembers every file version seen, and the run key is the "
+    "set of new versions, so a file never triggers twice.",
+)
+def journeys_landing(context: dg.SensorEvaluationContext,
+                     warehouse: JourneysResource) -> dg.SensorResult | dg.SkipReason:
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    now = time.time()
+    new = {path: key for path, key in landing_files(warehouse.load()).items()
+           if seen.get(path) != key
+           and now - int(key.split(":")[1]) / 1e9 >= SETTLE_SECONDS}
+    if not new:
+        return dg.SkipReason("no new files in the landing folders")
+    run_key = hashlib.sha256(json.dumps(sorted(new.items())).encode()).hexdigest()
+    partition = PARTITIONS.get_last_partition_key()
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=run_key, partition_key=partition,
+                                    tags={"journeys/new_files": str(len(new))})],
+        cursor=json.dumps({**seen, **new}, sort_keys=True),
+    )
 
 
 @dg.run_failure_sensor(
@@ -257,7 +316,7 @@ defs = dg.Definitions(
     assets=all_assets,
     jobs=[nightly_job],
     schedules=[nightly_schedule],
-    sensors=[journeys_run_failures],
+    sensors=[journeys_run_failures, journeys_landing],
     resources={"warehouse": journeys_resource()},
     # One process writes the DuckDB file at a time: steps run one after another in-process.
     executor=dg.in_process_executor,
