@@ -34,7 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +122,43 @@ def measure_pipeline(config_path: Path, work: Path, *, build: bool = True) -> di
             "events_rows": rows}
 
 
+def measure_nightly(folder: Path, work: Path) -> dict[str, Any]:
+    """A nightly run that adds the last day: the history (every day before it) is loaded and
+    published first, untimed, then the last day's files land and one incremental run of its
+    partition (ingest, rebuild of the touched persons, publish) is timed."""
+    from journey_core.pipeline import run_pipeline
+    from journey_core.warehouse import connect, scalar
+
+    landing = work / "landing"
+    (landing / "events").mkdir(parents=True)
+    shutil.copy(folder / "journeys.yaml", landing / "journeys.yaml")
+    files = sorted((folder / "events").glob("day-*.parquet"))
+    last = synthetic.DAYS - 1
+
+    def land(days: range) -> None:
+        for path in files:
+            if int(path.name.split("-")[1]) in days:
+                (landing / "events" / path.name).symlink_to(path)
+
+    config = _config(landing / "journeys.yaml", work)
+    start = synthetic.START.date()
+    land(range(last))
+    con = connect(work / "warehouse")
+    run_pipeline(con, config, work / "warehouse", partition=start + timedelta(days=last - 1))
+    con.close()
+    land(range(last, last + 2))  # the last day, and the sessions that spill past midnight
+    started = time.perf_counter()
+    con = connect(work / "warehouse")
+    result = run_pipeline(con, config, work / "warehouse", partition=start + timedelta(days=last))
+    seconds = time.perf_counter() - started
+    persons = scalar(con, "select persons_rebuilt from pipeline_state")
+    total = scalar(con, "select count(distinct person_id) from events")
+    con.close()
+    return {"seconds": seconds, "mode": result.mode, "persons_rebuilt": persons,
+            "persons": total, "loaded": result.ingest.total("loaded") if result.ingest else 0,
+            "steps": result.seconds, "peak_rss_mb": _rss_mb()}
+
+
 def measure_reader(config_path: Path, work: Path) -> dict[str, Any]:
     """DuckDB's own reader of the same CSV/NDJSON files, into a DuckDB table."""
     import duckdb
@@ -148,6 +185,8 @@ def one(kind: str, n: int, fmt: str | None) -> None:
             out = measure_floor(folder, work)
         elif kind == "pipeline":
             out = measure_pipeline(folder / "journeys.yaml", work)
+        elif kind == "nightly":
+            out = measure_nightly(folder, work)
         elif kind == "ingest":
             out = measure_pipeline(folder / "text" / str(fmt) / "journeys.yaml", work,
                                    build=False)
@@ -191,13 +230,14 @@ def bench_size(n: int, repeats: int) -> dict[str, Any]:
     _, gen_seconds = ensure_data(n)
     if gen_seconds is not None:
         print(f"generated {n:,} events in {gen_seconds:.1f}s", file=sys.stderr)
-    floors, pipes = [], []
+    floors, pipes, nightly = [], [], []
     for r in range(repeats):
         # Interleaved, alternating which goes first so drift hits both alike.
-        order = ("floor", "pipeline") if r % 2 == 0 else ("pipeline", "floor")
+        order = ("floor", "pipeline", "nightly") if r % 2 == 0 else \
+            ("nightly", "pipeline", "floor")
         for kind in order:
             res = child(kind, n)
-            (floors if kind == "floor" else pipes).append(res)
+            {"floor": floors, "pipeline": pipes, "nightly": nightly}[kind].append(res)
             print(f"  {n:,} repeat {r + 1}/{repeats} {kind}: {res['seconds']:.2f}s",
                   file=sys.stderr)
     floor_s, pipe_s = _median(floors, "seconds"), _median(pipes, "seconds")
@@ -214,7 +254,13 @@ def bench_size(n: int, repeats: int) -> dict[str, Any]:
         "ingest_peak_rss_mb": max(row["peak_rss_ingest_mb"] for row in pipes),
         "loaded": pipes[0]["loaded"], "rejected": pipes[0]["rejected"],
         "events_rows": pipes[0]["events_rows"],
-        "floor_runs": floors, "pipeline_runs": pipes,
+        "nightly_seconds": _median(nightly, "seconds"),
+        "nightly_ratio": _median(nightly, "seconds") / pipe_s,
+        "nightly_persons_rebuilt": nightly[0]["persons_rebuilt"],
+        "nightly_persons": nightly[0]["persons"], "nightly_loaded": nightly[0]["loaded"],
+        "nightly_steps_seconds": {step: statistics.median(r["steps"][step] for r in nightly)
+                                  for step in nightly[0]["steps"]},
+        "floor_runs": floors, "pipeline_runs": pipes, "nightly_runs": nightly,
     }
 
 
@@ -260,6 +306,10 @@ def print_table(rows: list[dict[str, Any]], text: list[dict[str, Any]]) -> None:
         print(f"\nsteps at {row['size']:,} events (median seconds):")
         for step, seconds in sorted(row["steps_seconds"].items(), key=lambda x: -x[1]):
             print(f"  {seconds:8.2f}  {step}")
+        print(f"nightly run adding the last day at {row['size']:,} events: "
+              f"{row['nightly_seconds']:.2f}s = {row['nightly_ratio']:.1%} of the full run; "
+              f"{row['nightly_loaded']:,} events loaded, {row['nightly_persons_rebuilt']:,} of "
+              f"{row['nightly_persons']:,} persons rebuilt")
     for t in text:
         print(f"\n{t['format']} ingest of {t['size']:,} events: {t['ingest_seconds']:.2f}s, "
               f"DuckDB's reader {t['duckdb_reader_seconds']:.2f}s, ratio {t['ratio']:.1f}")
@@ -267,7 +317,7 @@ def print_table(rows: list[dict[str, Any]], text: list[dict[str, Any]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--one", choices=("floor", "pipeline", "ingest", "reader"),
+    parser.add_argument("--one", choices=("floor", "pipeline", "nightly", "ingest", "reader"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--format", help=argparse.SUPPRESS)

@@ -146,13 +146,6 @@ def test_rerun_skips_loaded_files_and_keeps_tables(tmp_path: Path,
     assert snapshots[0] == snapshots[1]
 
 
-def test_schedule_requests_the_nightly_job(instance: dg.DagsterInstance) -> None:
-    """The schedule's tick requests a run of the nightly job."""
-    context = dg.build_schedule_context(instance=instance)
-    requests = nightly_schedule.evaluate_tick(context).run_requests
-    assert requests is not None and len(requests) == 1
-
-
 def test_code_location_loads_with_the_dagster_cli(repo_root: Path) -> None:
     """`dagster dev` / `dagster asset materialize -m pipelines.definitions` can load the code
     location: Dagster's own validator accepts it."""
