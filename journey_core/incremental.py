@@ -42,22 +42,16 @@ DELTA = "delta"
 #: Tables whose every row belongs to one person (`person_id`), in dependency order.
 PERSON_TABLES = ("events", "sessions", "journeys", "stage_transitions", "abandonment",
                  "journey_segments", "survey_answers", "account_journeys")
-#: Internal tables of person rows kept in `main` between runs (not published): what the
-#: aggregates read, so that a run recomputes only the touched persons' part of them.
-INTERNAL_PERSON_TABLES = ("int_journey_touchpoints",)
 #: The models that build person rows; they run in `delta` on the touched persons' events.
-PERSON_MODELS = frozenset({"int_events_staged", *PERSON_TABLES, *INTERNAL_PERSON_TABLES})
+PERSON_MODELS = frozenset({"int_events_staged", *PERSON_TABLES})
 #: Person tables with an `as_of` column, set on every row by every run.
 AS_OF_TABLES = ("journeys", "abandonment")
 
 FULL, INCREMENTAL = "full", "incremental"
-#: Part of the fingerprint: bumped when what an incremental run keeps in `main` changes, so
-#: that the first run after an upgrade is a full rebuild.
-STATE_VERSION = 2
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
     return bool(scalar(con, "select count(*) from duckdb_tables() where schema_name = ? and "
                             "table_name = ?", [schema, name]) or
                 scalar(con, "select count(*) from duckdb_views() where schema_name = ? and "
@@ -74,7 +68,6 @@ def fingerprint(config: Config) -> str:
     settings = config.model_dump(mode="json", exclude={
         "sources", "duckdb", "base_dir", "max_future", "max_lateness", "identity"})
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    digest.update(f"\0state version {STATE_VERSION}".encode())
     for name, model in sorted(load_models().items()):
         digest.update(f"\0{name}\0{model.sql}".encode())
     return digest.hexdigest()
@@ -90,7 +83,7 @@ class State:
 
 
 def read_state(con: duckdb.DuckDBPyConnection) -> State | None:
-    if not exists(con, "main", "pipeline_state"):
+    if not _exists(con, "main", "pipeline_state"):
         return None
     rows = con.execute("select as_of, latest_partition, config_fingerprint "
                        "from main.pipeline_state").fetchall()
@@ -107,7 +100,7 @@ def compute_as_of(con: duckdb.DuckDBPyConnection, partition: date | None = None)
     the latest of: the day of the latest event, the run's partition, and the as-of already
     published (it never moves back). With nothing at all, the Unix epoch."""
     candidates = [EPOCH]
-    if exists(con, "main", "ingested_events"):
+    if _exists(con, "main", "ingested_events"):
         latest = scalar(con, "select max(occurred_at) from main.ingested_events")
         if latest is not None:
             candidates.append(day_end(latest.astimezone(UTC).date()))
@@ -143,7 +136,7 @@ _NEW_EVENTS = """
 
 
 def read_plan(con: duckdb.DuckDBPyConnection) -> Plan | None:
-    if not exists(con, STAGING, "_run"):
+    if not _exists(con, STAGING, "_run"):
         return None
     mode, as_of, partition, persons, digest = con.execute(
         f"select mode, as_of, partition, persons, config_fingerprint from {STAGING}._run"
@@ -163,9 +156,8 @@ def plan(con: duckdb.DuckDBPyConnection, config: Config, as_of: datetime, *,
     digest = fingerprint(config)
     incremental = (not full and state is not None
                    and state.config_fingerprint == digest
-                   and exists(con, STAGING, "identity_map")
-                   and all(exists(con, "main", t)
-                           for t in (*PERSON_TABLES, *INTERNAL_PERSON_TABLES)))
+                   and _exists(con, STAGING, "identity_map")
+                   and all(_exists(con, "main", t) for t in PERSON_TABLES))
     con.execute(f"create schema if not exists {STAGING}")
     _stage_late_events(con, config, as_of, state)
     if incremental:
@@ -173,7 +165,7 @@ def plan(con: duckdb.DuckDBPyConnection, config: Config, as_of: datetime, *,
         persons = scalar(con, f"select count(*) from {STAGING}._touched")
     else:
         persons = scalar(con, f"select count(distinct person_id) from {STAGING}.identity_map") \
-            if exists(con, STAGING, "identity_map") else 0
+            if _exists(con, STAGING, "identity_map") else 0
     mode = INCREMENTAL if incremental else FULL
     con.execute(f"create table {STAGING}._run as select ? as mode, ?::timestamptz as as_of, "
                 "?::date as partition, ?::bigint as persons, ? as config_fingerprint",
@@ -246,16 +238,11 @@ def _stage_touched(con: duckdb.DuckDBPyConnection, config: Config, as_of: dateti
     """, {"as_of": as_of, "journey_us": _micros(config.journey_timeout)})
 
 
-def is_person_step(table: str, steps: tuple[str, ...]) -> bool:
-    """The step builds person rows: a person table, or an internal one on the way."""
-    return table in PERSON_TABLES or any(s in INTERNAL_PERSON_TABLES for s in steps)
-
-
 def build_person_table(con: duckdb.DuckDBPyConnection, table: str, steps: tuple[str, ...],
                        params: dict[str, Any]) -> None:
-    """Build the touched persons' rows of the step's person tables in `delta`, then each in
-    staging as a view: the published rows of everyone else (with this run's as-of) plus
-    those. The step's other models (over all persons) then run in staging."""
+    """Build the touched persons' rows of `table` in `delta`, then `staging.<table>` as a view:
+    the published rows of everyone else (with this run's as-of) plus those. The table's other
+    models (views over all persons) run in staging."""
     models = load_models()
     con.execute(f"create schema if not exists {DELTA}")
     con.execute(f"""create or replace view {DELTA}.identity_map as
@@ -266,18 +253,15 @@ def build_person_table(con: duckdb.DuckDBPyConnection, table: str, steps: tuple[
         if name in PERSON_MODELS:
             run_model(con, models[name], params)
     con.execute(f"set search_path = '{STAGING},main'")
-    for name in steps:
-        if name not in (*PERSON_TABLES, *INTERNAL_PERSON_TABLES):
-            continue
-        keep = ""
-        if name in AS_OF_TABLES:
-            stamp = params["as_of"].astimezone(UTC).isoformat()
-            keep = f" replace (timestamptz '{stamp}' as as_of)"
-        con.execute(f"""create or replace view {STAGING}."{name}" as
-                        select *{keep} from main."{name}"
-                        where person_id not in (select person_id from {STAGING}._touched)
-                        union all by name
-                        select * from {DELTA}."{name}" """)
+    keep = ""
+    if table in AS_OF_TABLES:
+        stamp = params["as_of"].astimezone(UTC).isoformat()
+        keep = f" replace (timestamptz '{stamp}' as as_of)"
+    con.execute(f"""create or replace view {STAGING}."{table}" as
+                    select *{keep} from main."{table}"
+                    where person_id not in (select person_id from {STAGING}._touched)
+                    union all by name
+                    select * from {DELTA}."{table}" """)
     for name in steps:
         if name not in PERSON_MODELS:
             run_model(con, models[name], params)
@@ -309,5 +293,5 @@ def record_state(con: duckdb.DuckDBPyConnection, run: Plan) -> None:
 
 def forget_state(con: duckdb.DuckDBPyConnection) -> None:
     """Make the next run a full rebuild (published tables no longer known to be in step)."""
-    if exists(con, "main", "pipeline_state"):
+    if _exists(con, "main", "pipeline_state"):
         con.execute("delete from main.pipeline_state")

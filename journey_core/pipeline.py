@@ -185,7 +185,7 @@ def stage_table(con: duckdb.DuckDBPyConnection, config: Config, table: str, *,
     as_of = as_of or compute_as_of(con, partition)
     params = model_params(config, as_of)
     use_staging(con)
-    if incremental.is_person_step(table, STEPS[table]) and incremental.plan(
+    if table in incremental.PERSON_TABLES and incremental.plan(
             con, config, as_of, partition=partition, full=full).incremental:
         incremental.build_person_table(con, table, STEPS[table], params)
     else:
@@ -260,12 +260,8 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> list[str]:
     use_main(con)
     con.execute("begin transaction")
     try:
-        # Internal person tables built by a staged step are kept for the next run.
-        internal = [t for t in incremental.INTERNAL_PERSON_TABLES
-                    if incremental.exists(con, STAGING, t)]
-        for table in [*tables, *internal]:
-            if run is not None and run.incremental and (
-                    table in incremental.PERSON_TABLES or table in internal):
+        for table in tables:
+            if run is not None and run.incremental and table in incremental.PERSON_TABLES:
                 incremental.merge(con, table, run.as_of)
             else:
                 con.execute(f'create or replace table main."{table}" as '

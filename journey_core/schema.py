@@ -551,26 +551,6 @@ LATE_EVENTS = Table(
     published=False,
 )
 
-INT_JOURNEY_TOUCHPOINTS = Table(
-    name="int_journey_touchpoints",
-    grain="one row per journey and touchpoint it touched",
-    primary_key=("journey_id", "touchpoint"),
-    columns=(
-        _c("journey_id", "varchar", "The journey.", False),
-        _c("touchpoint", "varchar", "A touchpoint of its events.", False),
-        _c("person_id", "varchar", "The person.", False),
-        _c("events", "bigint", "The journey's events at the touchpoint.", False),
-        _c("converted", "boolean", "The journey converted.", False),
-        _c("is_exit", "boolean", "The journey exited here (closed, not converted, last event "
-           "at this touchpoint).", False),
-    ),
-    description="What the touchpoint KPIs aggregate instead of events. Kept between runs so "
-    "that an incremental run recomputes only the touched persons' rows. Internal; not "
-    "exported.",
-    published=False,
-)
-
 INTERNAL: tuple[Table, ...] = (INGESTED_EVENTS, INGEST_REJECTS, FILE_LEDGER, FORGOTTEN_IDENTIFIERS,
-                               PIPELINE_STATE, PROCESSED_FILES, LATE_EVENTS,
-                               INT_JOURNEY_TOUCHPOINTS)
+                               PIPELINE_STATE, PROCESSED_FILES, LATE_EVENTS)
 TABLES: dict[str, Table] = {t.name: t for t in (*PUBLISHED, *INTERNAL)}
