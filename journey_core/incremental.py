@@ -32,9 +32,9 @@ from typing import Any
 
 import duckdb
 
-from journey_core.config import Config
+from journey_core.config import Config, micros
 from journey_core.models import load_models, run_model
-from journey_core.warehouse import ensure_tables, scalar
+from journey_core.warehouse import ensure_tables, exists, scalar
 
 STAGING = "staging"
 DELTA = "delta"
@@ -49,17 +49,6 @@ AS_OF_TABLES = ("journeys", "abandonment")
 
 FULL, INCREMENTAL = "full", "incremental"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    return bool(scalar(con, "select count(*) from duckdb_tables() where schema_name = ? and "
-                            "table_name = ?", [schema, name]) or
-                scalar(con, "select count(*) from duckdb_views() where schema_name = ? and "
-                            "view_name = ?", [schema, name]))
-
-
-def _micros(delta: timedelta) -> int:
-    return round(delta.total_seconds() * 1_000_000)
 
 
 def fingerprint(config: Config) -> str:
@@ -83,7 +72,7 @@ class State:
 
 
 def read_state(con: duckdb.DuckDBPyConnection) -> State | None:
-    if not _exists(con, "main", "pipeline_state"):
+    if not exists(con, "main", "pipeline_state"):
         return None
     rows = con.execute("select as_of, latest_partition, config_fingerprint "
                        "from main.pipeline_state").fetchall()
@@ -100,7 +89,7 @@ def compute_as_of(con: duckdb.DuckDBPyConnection, partition: date | None = None)
     the latest of: the day of the latest event, the run's partition, and the as-of already
     published (it never moves back). With nothing at all, the Unix epoch."""
     candidates = [EPOCH]
-    if _exists(con, "main", "ingested_events"):
+    if exists(con, "main", "ingested_events"):
         latest = scalar(con, "select max(occurred_at) from main.ingested_events")
         if latest is not None:
             candidates.append(day_end(latest.astimezone(UTC).date()))
@@ -136,7 +125,7 @@ _NEW_EVENTS = """
 
 
 def read_plan(con: duckdb.DuckDBPyConnection) -> Plan | None:
-    if not _exists(con, STAGING, "_run"):
+    if not exists(con, STAGING, "_run"):
         return None
     mode, as_of, partition, persons, digest = con.execute(
         f"select mode, as_of, partition, persons, config_fingerprint from {STAGING}._run"
@@ -156,8 +145,8 @@ def plan(con: duckdb.DuckDBPyConnection, config: Config, as_of: datetime, *,
     digest = fingerprint(config)
     incremental = (not full and state is not None
                    and state.config_fingerprint == digest
-                   and _exists(con, STAGING, "identity_map")
-                   and all(_exists(con, "main", t) for t in PERSON_TABLES))
+                   and exists(con, STAGING, "identity_map")
+                   and all(exists(con, "main", t) for t in PERSON_TABLES))
     con.execute(f"create schema if not exists {STAGING}")
     _stage_late_events(con, config, as_of, state)
     if incremental:
@@ -165,7 +154,7 @@ def plan(con: duckdb.DuckDBPyConnection, config: Config, as_of: datetime, *,
         persons = scalar(con, f"select count(*) from {STAGING}._touched")
     else:
         persons = scalar(con, f"select count(distinct person_id) from {STAGING}.identity_map") \
-            if _exists(con, STAGING, "identity_map") else 0
+            if exists(con, STAGING, "identity_map") else 0
     mode = INCREMENTAL if incremental else FULL
     con.execute(f"create table {STAGING}._run as select ? as mode, ?::timestamptz as as_of, "
                 "?::date as partition, ?::bigint as persons, ? as config_fingerprint",
@@ -190,7 +179,7 @@ def _stage_late_events(con: duckdb.DuckDBPyConnection, config: Config, as_of: da
         where $watermark is not null
             and date_diff('microsecond', e.occurred_at, $watermark::timestamptz) > $lateness_us
             and e.event_id not in (select event_id from main.late_events)
-    """, {"watermark": watermark, "lateness_us": _micros(config.max_lateness), "as_of": as_of})
+    """, {"watermark": watermark, "lateness_us": micros(config.max_lateness), "as_of": as_of})
 
 
 def _stage_touched(con: duckdb.DuckDBPyConnection, config: Config, as_of: datetime) -> None:
@@ -235,7 +224,7 @@ def _stage_touched(con: duckdb.DuckDBPyConnection, config: Config, as_of: dateti
         union select new_id from moved where new_id is not null
         union select person_id from closing
         union select person_id from expiring
-    """, {"as_of": as_of, "journey_us": _micros(config.journey_timeout)})
+    """, {"as_of": as_of, "journey_us": micros(config.journey_timeout)})
 
 
 def build_person_table(con: duckdb.DuckDBPyConnection, table: str, steps: tuple[str, ...],
@@ -293,5 +282,5 @@ def record_state(con: duckdb.DuckDBPyConnection, run: Plan) -> None:
 
 def forget_state(con: duckdb.DuckDBPyConnection) -> None:
     """Make the next run a full rebuild (published tables no longer known to be in step)."""
-    if _exists(con, "main", "pipeline_state"):
+    if exists(con, "main", "pipeline_state"):
         con.execute("delete from main.pipeline_state")

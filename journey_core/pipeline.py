@@ -11,7 +11,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from journey_core import identity, incremental
-from journey_core.config import Config
+from journey_core.config import Config, micros
 from journey_core.ingest import FileResult, IngestSummary, ingest
 from journey_core.models import load_models, run_model
 from journey_core.schema import TABLES
@@ -89,7 +89,7 @@ def load_config_tables(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         "rule": [r.name for r in config.abandonment],
         "start_event_type": [r.start for r in config.abandonment],
         "complete_event_type": [r.complete for r in config.abandonment],
-        "window_us": [_micros(r.window) for r in config.abandonment],
+        "window_us": [micros(r.window) for r in config.abandonment],
         "window_seconds": [int(r.window.total_seconds()) for r in config.abandonment],
     }, schema=pa.schema([("rule", pa.string()), ("start_event_type", pa.string()),
                          ("complete_event_type", pa.string()), ("window_us", pa.int64()),
@@ -120,21 +120,13 @@ def load_config_tables(con: duckdb.DuckDBPyConnection, config: Config) -> None:
             con.unregister(name)
 
 
-def _micros(delta: timedelta) -> int:
-    return round(delta.total_seconds() * 1_000_000)
-
-
-def compute_as_of(con: duckdb.DuckDBPyConnection, partition: date | None = None) -> datetime:
-    """The run's as-of time: the end (next midnight UTC) of the latest day processed: the day
-    of the latest event, the run's partition, or the published as-of, whichever is latest (it
-    never moves back). With nothing at all, the Unix epoch."""
-    return incremental.compute_as_of(con, partition)
+compute_as_of = incremental.compute_as_of
 
 
 def model_params(config: Config, as_of: datetime) -> dict[str, Any]:
     return {
-        "session_timeout_us": _micros(config.session_timeout),
-        "journey_timeout_us": _micros(config.journey_timeout),
+        "session_timeout_us": micros(config.session_timeout),
+        "journey_timeout_us": micros(config.journey_timeout),
         "as_of": as_of,
         "survey_event_type": config.kpis.survey_event_type,
     }

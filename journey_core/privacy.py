@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from journey_core.config import Config
 from journey_core.schema import FORGOTTEN_IDENTIFIERS
-from journey_core.warehouse import WAREHOUSE_FILE, connect, ensure_tables, scalar
+from journey_core.warehouse import WAREHOUSE_FILE, connect, ensure_tables, exists, scalar
 
 #: Set to `production` to require a secret salt from the environment.
 ENV_MODE = "JOURNEYS_ENV"
@@ -208,13 +208,13 @@ class Tombstones:
 
 
 def _ensure_tombstone_table(con: duckdb.DuckDBPyConnection) -> None:
-    if not _table_exists(con, "main", FORGOTTEN_IDENTIFIERS.name):
+    if not exists(con, "main", FORGOTTEN_IDENTIFIERS.name):
         con.execute(FORGOTTEN_IDENTIFIERS.ddl("main"))
 
 
 def load_tombstones(con: duckdb.DuckDBPyConnection) -> Tombstones:
     """Every tombstone in the warehouse (none when nobody was ever forgotten)."""
-    if not _table_exists(con, "main", FORGOTTEN_IDENTIFIERS.name):
+    if not exists(con, "main", FORGOTTEN_IDENTIFIERS.name):
         return Tombstones()
     rows = con.execute(
         "select identifier_type, identifier_hash from main.forgotten_identifiers").fetchall()
@@ -307,20 +307,14 @@ def forget_person(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir:
 
 def _published_is_stale(con: duckdb.DuckDBPyConnection) -> bool:
     """Events were loaded since the last publish (or nothing was ever published)."""
-    if not _table_exists(con, "main", "events"):
+    if not exists(con, "main", "events"):
         return bool(scalar(con, "select count(*) from main.ingested_events"))
     return bool(scalar(con, "select count(*) from main.ingested_events i where not exists "
                             "(select 1 from main.events e where e.event_id = i.event_id)"))
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(scalar(con, "select count(*) from duckdb_tables() where schema_name = ? and "
-                            "table_name = ? and database_name = current_database()",
-                       [schema, table]))
-
-
 def _identifiers_of(con: duckdb.DuckDBPyConnection, person_id: str) -> list[tuple[str, str]]:
-    if not _table_exists(con, "main", "identity_map"):
+    if not exists(con, "main", "identity_map"):
         return []
     return [(t, v) for t, v in con.execute(
         "select identifier_type, identifier_value from main.identity_map where person_id = ? "

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from journey_core.config import Config, SourceConfig
+from journey_core.warehouse import exists
 
 #: The failure types ingest gives a rejected record (`ingest_rejects.reason`).
 FAILURE_TYPES: dict[str, str] = {
@@ -67,8 +68,7 @@ class RejectGroup:
 
 
 def _check_table(con: duckdb.DuckDBPyConnection) -> None:
-    if not con.execute("select 1 from duckdb_tables() where schema_name = 'main' and "
-                       "table_name = 'ingest_rejects'").fetchall():
+    if not exists(con, "main", "ingest_rejects"):
         raise RejectsError("the warehouse has no ingest_rejects table: run `journeys run` first")
 
 

@@ -51,6 +51,15 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, names: list[str] | None = None
             con.execute(TABLES[name].ddl("main"))
 
 
+def exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    """A table or a view `schema.name` exists in the connection's database."""
+    return bool(scalar(con, "select count(*) from (select schema_name, table_name as name, "
+                            "database_name from duckdb_tables() union all select schema_name, "
+                            "view_name, database_name from duckdb_views()) "
+                            "where schema_name = ? and name = ? "
+                            "and database_name = current_database()", [schema, name]))
+
+
 def scalar(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> Any:
     """First column of the first row (None when no row); the result is fully consumed."""
     rows = con.execute(query, params or []).fetchall()
