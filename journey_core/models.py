@@ -72,19 +72,22 @@ def load_models(directory: Path | None = None) -> dict[str, Model]:
     return models
 
 
-def run_model(con: duckdb.DuckDBPyConnection, model: Model, params: dict[str, Any]) -> None:
-    """Create or replace the model's table (or view) from its select."""
+def run_model(con: duckdb.DuckDBPyConnection, model: Model, params: dict[str, Any], *,
+              target: str | None = None) -> None:
+    """Create or replace the model's table (or view) from its select; `target` (a quoted,
+    qualified name) overrides where it is created."""
     missing = [p for p in model.parameters if p not in params]
     if missing:
         raise ModelError(f"{model.path.name}: parameter(s) {missing} not provided")
     bound = {p: params[p] for p in model.parameters}
     body = model.sql.strip().rstrip(";")
+    target = target or f'"{model.table}"'
     try:
         if model.materialized == "view":
             if bound:
                 raise ModelError(f"{model.path.name}: a view cannot take parameters")
-            con.execute(f'create or replace view "{model.table}" as\n{body}')
+            con.execute(f"create or replace view {target} as\n{body}")
         else:
-            con.execute(f'create or replace table "{model.table}" as\n{body}', bound)
+            con.execute(f"create or replace table {target} as\n{body}", bound)
     except duckdb.Error as exc:
         raise ModelError(f"{model.path.name}: {exc}") from exc
