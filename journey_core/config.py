@@ -41,10 +41,10 @@ _UNIT_SECONDS = {"s": 1, "sec": 1, "second": 1, "seconds": 1, "m": 60, "min": 60
                  "days": 86400}
 
 
-
 def micros(delta: timedelta) -> int:
     """A duration as whole microseconds, how the SQL models take durations."""
     return round(delta.total_seconds() * 1_000_000)
+
 
 class ConfigError(ValueError):
     """A config that cannot be used; the message names the file, the key and the problem."""

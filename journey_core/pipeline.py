@@ -23,7 +23,7 @@ from journey_core.config import Config, micros
 from journey_core.ingest import FileResult, IngestSummary, ingest
 from journey_core.models import load_models, run_model
 from journey_core.schema import TABLES
-from journey_core.warehouse import apply_settings, ensure_tables, scalar
+from journey_core.warehouse import apply_settings, ensure_tables, exists, scalar
 
 #: Published table -> the models (in order) that build it; `identity_map` is built in Python.
 STEPS: dict[str, tuple[str, ...]] = {
@@ -273,9 +273,6 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> list[str]:
     run = incremental.read_plan(con)
     current, nxt = warehouse_dir / "parquet", warehouse_dir / ".parquet.next"
     previous = warehouse_dir / ".parquet.previous"
-    staged = {r[0] for r in con.execute(
-        "select table_name from duckdb_tables() where database_name = current_database() "
-        "and schema_name = 'main'").fetchall()}
     use_main(con)
     con.execute("begin transaction")
     try:
@@ -283,7 +280,7 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> list[str]:
         for table in tables:
             if run is not None and run.incremental and table in incremental.PERSON_TABLES:
                 incremental.merge(con, table, run.as_of)
-            elif STAGED_PREFIX + table in staged:
+            elif exists(con, "main", STAGED_PREFIX + table):
                 con.execute(f'drop table if exists main."{table}"')
                 con.execute(f'alter table {staged_name(table)} rename to "{table}"')
             else:  # built in Python (identity)
