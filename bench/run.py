@@ -4,7 +4,7 @@
     BENCH_SIZES=100000000 BENCH_REPEATS=1 make bench
 
 For each size: generate (once, cached under bench/.data/<N>/) deterministic events with
-`journey_core.synthetic` as canonical Parquet, one file per day; then, interleaved (alternating
+`bench/synthetic.py` as canonical Parquet, one file per day; then, interleaved (alternating
 which goes first), `BENCH_REPEATS` times each:
 
 - floor: DuckDB reads the same Parquet, orders by person key (customer_id, else anonymous_id),
@@ -39,8 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-
-from journey_core import synthetic
+import synthetic
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -101,7 +100,7 @@ def _config(config_path: Path, work: Path) -> Any:
 def measure_pipeline(config_path: Path, work: Path, *, build: bool = True) -> dict[str, Any]:
     """`ingest_files`, then `rebuild` (every published table staged, timed step by step, and
     published): ingest through every published table and Parquet export."""
-    from journey_core.pipeline import ingest_files, rebuild
+    from journey_core.ops import ingest_files, rebuild
     from journey_core.warehouse import connect
 
     started = time.perf_counter()
@@ -126,7 +125,7 @@ def measure_nightly(folder: Path, work: Path) -> dict[str, Any]:
     """A nightly run that adds the last day: the history (every day before it) is loaded and
     published first, untimed, then the last day's files land and one incremental run of its
     partition (ingest, rebuild of the touched persons, publish) is timed."""
-    from journey_core.pipeline import run_pipeline
+    from journey_core.ops import run_pipeline
     from journey_core.warehouse import connect, scalar
 
     landing = work / "landing"

@@ -33,8 +33,11 @@ from pathlib import Path
 
 import run as bench
 
-from journey_core.pipeline import STEPS, _export, ingest_files, rebuild
+from journey_core.model import pipeline_graph
+from journey_core.ops import ingest_files, rebuild
+from journey_core.publish.parquet import export_table
 from journey_core.warehouse import connect
+from journey_core.warehouse.quoting import qualified
 
 
 def measure(n: int) -> dict[str, float]:
@@ -60,9 +63,9 @@ def measure(n: int) -> dict[str, float]:
             con.execute("drop table _copy")
         exports = work / "exports"
         seconds = {}
-        for table in STEPS:
+        for table in pipeline_graph().tables:
             started = time.perf_counter()
-            _export(con, f'main."{table}"', table, exports / table)
+            export_table(con, qualified("main", table), table, exports / table)
             seconds[table] = time.perf_counter() - started
         con.close()
         floors.append(bench.measure_floor(folder, work)["seconds"])

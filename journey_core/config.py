@@ -1,5 +1,7 @@
 """The pipeline config: one YAML file, one typed model, validated at load.
 
+Layer 1, just above `journey_core.contract`: it imports nothing else of the library.
+
 A bad config fails in `load_config` with a message naming the key and the problem, never deep
 inside a run.
 """
@@ -328,11 +330,15 @@ class Config(_Model):
             raise ValueError("abandonment rule names must be unique")
         return self
 
+    def landing_folder(self, source: SourceConfig) -> Path:
+        """The folder the source's files are read from (relative paths: below `base_dir`)."""
+        folder = Path(source.path).parent
+        return folder if folder.is_absolute() else self.base_dir / folder
+
     def source_files(self, source: SourceConfig) -> list[Path]:
         """The source's files, in sorted path order (the order they are loaded in)."""
-        pattern = Path(source.path)
-        base = pattern.parent if pattern.is_absolute() else self.base_dir / pattern.parent
-        return sorted(p for p in base.glob(pattern.name) if p.is_file())
+        folder = self.landing_folder(source)
+        return sorted(p for p in folder.glob(Path(source.path).name) if p.is_file())
 
 
 def _format_error(path: Path, error: ValidationError) -> str:

@@ -14,12 +14,13 @@ from pathlib import Path
 import duckdb
 
 from journey_core.config import ConfigError, load_config
+from journey_core.contract.schema import PUBLISHED
 from journey_core.ingest import IngestError
-from journey_core.models import ModelError
-from journey_core.pipeline import PipelineError, check_paths
+from journey_core.model import ModelError
+from journey_core.ops import PipelineError, check_paths
+from journey_core.ops.rejects import RejectsError
 from journey_core.privacy import PrivacyError
-from journey_core.rejects import RejectsError
-from journey_core.schema import PUBLISHED
+from journey_core.warehouse import WAREHOUSE_FILE
 
 _KNOWN_ERRORS = (ConfigError, IngestError, ModelError, PipelineError, PrivacyError, RejectsError)
 
@@ -41,7 +42,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     import dagster as dg
 
-    from pipelines.definitions import JourneysResource, all_assets
+    from pipelines.assets import all_assets
+    from pipelines.resources import JourneysResource
 
     warehouse = Path(args.warehouse)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
@@ -104,9 +106,9 @@ def _print_summary(result: object) -> dict[str, str]:
     """What was loaded, rejected and published, from the assets' metadata; returns the files
     rejected whole."""
     metadata = {}
-    for name in ["ingested_events", *(t.name for t in PUBLISHED)]:
-        for mat in result.asset_materializations_for_node(name):  # type: ignore[attr-defined]
-            metadata[name] = mat.metadata
+    for event in result.get_asset_materialization_events():  # type: ignore[attr-defined]
+        materialization = event.event_specific_data.materialization
+        metadata[materialization.asset_key.to_user_string()] = materialization.metadata
 
     def value(key: str, name: str) -> object:
         item = metadata.get(key, {}).get(name)
@@ -128,7 +130,7 @@ def _print_summary(result: object) -> dict[str, str]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from journey_core.validate import dry_run
+    from journey_core.ingest.validate import dry_run
 
     config = load_config(args.config)
     check_paths(config)
@@ -154,8 +156,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from journey_core.report import ReportError, write_report
 
     warehouse = Path(args.warehouse)
-    if not (warehouse / "journeys.duckdb").is_file():
-        raise PipelineError(f"{warehouse}: no journeys.duckdb here; run `journeys run` first")
+    if not (warehouse / WAREHOUSE_FILE).is_file():
+        raise PipelineError(f"{warehouse}: no {WAREHOUSE_FILE} here; run `journeys run` first")
     try:
         out = write_report(warehouse, Path(args.out) if args.out else None)
     except ReportError as exc:
@@ -167,17 +169,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _open_warehouse(warehouse: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     from journey_core.warehouse import connect
 
-    if not (warehouse / "journeys.duckdb").is_file():
-        raise PipelineError(f"{warehouse}: no journeys.duckdb here; run `journeys run` first")
+    if not (warehouse / WAREHOUSE_FILE).is_file():
+        raise PipelineError(f"{warehouse}: no {WAREHOUSE_FILE} here; run `journeys run` first")
     try:
         return connect(warehouse, read_only=read_only)
     except duckdb.IOException as exc:
-        raise PipelineError(f"{warehouse / 'journeys.duckdb'} is in use by another process "
+        raise PipelineError(f"{warehouse / WAREHOUSE_FILE} is in use by another process "
                             f"(a run?); try again when it ends ({exc})") from None
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    from journey_core.privacy import compact_warehouse, forget_person
+    from journey_core.ops.forget import forget_person
+    from journey_core.privacy.erasure import compact_warehouse
 
     config = load_config(args.config)
     warehouse = Path(args.warehouse)
@@ -192,11 +195,10 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 
 def cmd_rejects(args: argparse.Namespace) -> int:
-    from journey_core.rejects import (
-        FAILURE_TYPES,
+    from journey_core.contract.vocabulary import REJECT_REASONS
+    from journey_core.ops.rejects import (
         MANIFEST,
         export_for_replay,
-        landing_folder,
         matches_source,
         rejected_files,
         summarize,
@@ -229,7 +231,7 @@ def cmd_rejects(args: argparse.Namespace) -> int:
             by_type[g.reason] = by_type.get(g.reason, 0) + g.records
         print("by failure type: " + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items())))
         for reason in sorted(by_type):
-            print(f"  {reason}: {FAILURE_TYPES.get(reason, '(no description)')}")
+            print(f"  {reason}: {REJECT_REASONS.get(reason, '(no description)')}")
     for f in files:
         print(f"file rejected whole: {f.path} ({f.source}): {f.problem}")
     if exported and config:
@@ -244,7 +246,7 @@ def cmd_rejects(args: argparse.Namespace) -> int:
         for path in exported:
             source = sources[path.parent.name]
             print(f"  {path} ({counts[path.relative_to(out).as_posix()]} records): fix it, then "
-                  f"move it into {landing_folder(config, source)}")
+                  f"move it into {config.landing_folder(source)}")
             if not matches_source(source, path.name):
                 print(f"    warning: rename it to match {Path(source.path).name!r} first")
         print("put back redacted values ([redacted sha256:...]) from the source system; the "
@@ -255,7 +257,7 @@ def cmd_rejects(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from journey_core.sample import generate_sample
+    from journey_sample import generate_sample
 
     truth = generate_sample(Path(args.out), customers=args.customers, prospects=args.prospects,
                             start=date.fromisoformat(args.start), days=args.days, seed=args.seed)
@@ -264,7 +266,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from journey_core.docs import data_dictionary
+    from journey_core.contract.dictionary import data_dictionary
 
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(data_dictionary(), encoding="utf-8")

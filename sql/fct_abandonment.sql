@@ -45,12 +45,12 @@ statuses as (
         a.*,
         c.completed_at,
         case
-            when c.completed_at is not null then 'completed'
+            when c.completed_at is not null then $attempt_completed
             when
                 date_diff('microsecond', a.last_start_at, cast($as_of as timestamptz))
                 < a.window_us
-                then 'pending'
-            else 'abandoned'
+                then $attempt_pending
+            else $attempt_abandoned
         end as status
     from attempts as a
     left join completions as c
@@ -70,9 +70,9 @@ select
     st.completed_at,
     st.status,
     s.last_touchpoint as touchpoint,
-    case when st.status = 'completed' then 1 else 0 end as is_completed,
-    case when st.status = 'abandoned' then 1 else 0 end as is_abandoned,
-    case when st.status = 'pending' then 1 else 0 end as is_pending,
+    case when st.status = $attempt_completed then 1 else 0 end as is_completed,
+    case when st.status = $attempt_abandoned then 1 else 0 end as is_abandoned,
+    case when st.status = $attempt_pending then 1 else 0 end as is_pending,
     cast($as_of as timestamptz) as as_of,
     cast(date_trunc('month', st.started_at) as date) as attempt_month
 from statuses as st

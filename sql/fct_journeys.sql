@@ -28,8 +28,8 @@ with_status as (
             when
                 date_diff('microsecond', ended_at, cast($as_of as timestamptz))
                 <= $journey_timeout_us
-                then 'open'
-            else 'closed'
+                then $journey_open
+            else $journey_closed
         end as status
     from journey_stats
 )
@@ -51,7 +51,7 @@ select
     j.revenue,
     j.status,
     case
-        when j.status = 'closed' and not j.converted then j.last_touchpoint
+        when j.status = $journey_closed and not j.converted then j.last_touchpoint
     end as exit_touchpoint,
     cast($as_of as timestamptz) as as_of,
     cast(date_trunc('month', j.started_at) as date) as journey_month

@@ -57,11 +57,11 @@ answers as (
         csat_score,
         ces_score,
         case
-            when rated_touchpoint is not null then 'named'
-            when previous_touchpoint is not null then 'previous_touchpoint'
-            else 'unattributed'
+            when rated_touchpoint is not null then $attribution_named
+            when previous_touchpoint is not null then $attribution_previous
+            else $attribution_none
         end as attribution,
-        coalesce(rated_touchpoint, previous_touchpoint, '(unattributed)') as touchpoint,
+        coalesce(rated_touchpoint, previous_touchpoint, $unattributed_touchpoint) as touchpoint,
         case when rated_touchpoint is null then previous_stage end as previous_stage
     from with_previous
     where event_type = $survey_event_type

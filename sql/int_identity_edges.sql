@@ -1,5 +1,6 @@
 -- int_identity_edges: one row per (anchor identifier, identifier) pair seen on an event, with
--- the first event that carried the pair in (occurred_at, event_id) order and how many did.
+-- the first event that carried the pair in (occurred_at, event_id) order and how many did,
+-- and the identifier type's precedence (cfg_identifier_types, from the vocabulary).
 -- The anchor paired with itself is included, so every identifier appears. Stitching applies
 -- the links in first-event order, so the earliest link wins when a merge must be refused.
 with identifiers as (
@@ -10,8 +11,7 @@ with identifiers as (
         anchor_type,
         anchor_value,
         'customer_id' as identifier_type,
-        customer_id as identifier_value,
-        1 as priority
+        customer_id as identifier_value
     from stg_events
     where customer_id is not null
     union all
@@ -21,8 +21,7 @@ with identifiers as (
         anchor_type,
         anchor_value,
         'anonymous_id' as identifier_type,
-        anonymous_id as identifier_value,
-        2 as priority
+        anonymous_id as identifier_value
     from stg_events
     where anonymous_id is not null
     union all
@@ -32,8 +31,7 @@ with identifiers as (
         anchor_type,
         anchor_value,
         'email_hash' as identifier_type,
-        email_hash as identifier_value,
-        3 as priority
+        email_hash as identifier_value
     from stg_events
     where email_hash is not null
     union all
@@ -43,8 +41,7 @@ with identifiers as (
         anchor_type,
         anchor_value,
         'phone_hash' as identifier_type,
-        phone_hash as identifier_value,
-        4 as priority
+        phone_hash as identifier_value
     from stg_events
     where phone_hash is not null
 ),
@@ -56,7 +53,6 @@ firsts as (
         anchor_value,
         identifier_type,
         identifier_value,
-        min(priority) as priority,
         min({ 'at': occurred_at, 'id': event_id }) as first_event,
         count(*) as events
     from identifiers
@@ -64,12 +60,14 @@ firsts as (
 )
 
 select
-    anchor_type,
-    anchor_value,
-    identifier_type,
-    identifier_value,
-    priority,
-    struct_extract(first_event, 'at') as first_at,
-    struct_extract(first_event, 'id') as first_event_id,
-    events
-from firsts
+    f.anchor_type,
+    f.anchor_value,
+    f.identifier_type,
+    f.identifier_value,
+    -- the identifier type's precedence (1 = strongest) orders the links of one event
+    t.precedence as priority,
+    struct_extract(f.first_event, 'at') as first_at,
+    struct_extract(f.first_event, 'id') as first_event_id,
+    f.events
+from firsts as f
+inner join cfg_identifier_types as t on f.identifier_type = t.identifier_type

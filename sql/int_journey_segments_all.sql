@@ -1,4 +1,3 @@
--- materialized: view
 -- int_journey_segments_all: every journey's segments plus the whole population, as dimension
 -- `all` with segment `all`, so each breakdown also carries its overall row.
 select
@@ -9,6 +8,6 @@ from journey_segments
 union all
 select
     journey_id,
-    'all' as dimension,
-    'all' as segment
+    $all_segment as dimension,
+    $all_segment as segment
 from journeys

@@ -8,9 +8,9 @@ with weekly as (
         a.rule,
         cast(date_trunc('week', a.started_at) as date) as week,
         count(*) as attempts,
-        count(case when a.status = 'completed' then 1 end) as completed,
-        count(case when a.status = 'abandoned' then 1 end) as abandoned,
-        count(case when a.status = 'pending' then 1 end) as pending
+        count(case when a.status = $attempt_completed then 1 end) as completed,
+        count(case when a.status = $attempt_abandoned then 1 end) as abandoned,
+        count(case when a.status = $attempt_pending then 1 end) as pending
     from abandonment as a
     inner join int_journey_segments_all as s on a.journey_id = s.journey_id
     group by s.dimension, s.segment, a.rule, cast(date_trunc('week', a.started_at) as date)

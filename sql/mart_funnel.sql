@@ -13,5 +13,5 @@ select
     journeys,
     as_of
 from funnel_by_segment
-where dimension = 'all'
+where dimension = $all_segment
 order by stage_rank

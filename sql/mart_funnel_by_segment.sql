@@ -9,8 +9,8 @@ with journey_counts as (
         s.segment,
         j.furthest_stage_rank,
         count(*) as journeys,
-        count(case when j.status = 'closed' then 1 end) as closed_journeys,
-        count(case when j.status = 'open' then 1 end) as open_journeys
+        count(case when j.status = $journey_closed then 1 end) as closed_journeys,
+        count(case when j.status = $journey_open then 1 end) as open_journeys
     from journeys as j
     inner join int_journey_segments_all as s on j.journey_id = s.journey_id
     group by s.dimension, s.segment, j.furthest_stage_rank

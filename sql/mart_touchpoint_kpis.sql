@@ -24,5 +24,5 @@ select
     ces,
     as_of
 from touchpoint_kpis_by_segment
-where dimension = 'all'
+where dimension = $all_segment
 order by touchpoint

@@ -36,7 +36,7 @@ abandons as (
         s.dimension,
         s.segment,
         a.touchpoint,
-        count(case when a.status = 'abandoned' then 1 end) as abandoned_attempts
+        count(case when a.status = $attempt_abandoned then 1 end) as abandoned_attempts
     from abandonment as a
     inner join int_journey_segments_all as s on a.journey_id = s.journey_id
     group by s.dimension, s.segment, a.touchpoint
@@ -48,11 +48,15 @@ scores as (
         s.segment,
         a.touchpoint,
         count(a.nps_score) as nps_responses,
-        count(case when a.nps_score >= 9 then 1 end) as nps_promoters,
-        count(case when a.nps_score between 7 and 8 then 1 end) as nps_passives,
-        count(case when a.nps_score <= 6 then 1 end) as nps_detractors,
+        count(case when a.nps_score >= $nps_promoter_min then 1 end) as nps_promoters,
+        count(
+            case
+                when a.nps_score > $nps_detractor_max and a.nps_score < $nps_promoter_min then 1
+            end
+        ) as nps_passives,
+        count(case when a.nps_score <= $nps_detractor_max then 1 end) as nps_detractors,
         count(a.csat_score) as csat_responses,
-        count(case when a.csat_score >= 4 then 1 end) as csat_satisfied,
+        count(case when a.csat_score >= $csat_satisfied_min then 1 end) as csat_satisfied,
         count(a.ces_score) as ces_responses,
         cast(coalesce(sum(a.ces_score), 0) as bigint) as ces_sum
     from survey_answers as a

@@ -10,9 +10,9 @@ import duckdb
 import pyarrow as pa
 
 from journey_core.config import Config
-from journey_core.ingest import _EVENT_SCHEMA
-from journey_core.pipeline import rebuild
-from journey_core.schema import INGESTED_EVENTS, PUBLISHED
+from journey_core.contract.schema import INGESTED_EVENTS, PUBLISHED
+from journey_core.ingest.loader import _EVENT_SCHEMA
+from journey_core.ops import rebuild
 from journey_core.warehouse import connect, ensure_tables
 
 T0 = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)

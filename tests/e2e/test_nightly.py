@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from journey_core.config import load_config
-from journey_core.pipeline import run_pipeline
+from journey_core.ops import run_pipeline
 from journey_core.warehouse import connect
 from tests.helpers import published_snapshot, rows
 
@@ -204,7 +204,7 @@ def test_shuffled_records_in_another_time_zone_give_the_same_tables(runs, sample
         shuffle_file(config_path.parent / rel, rng)
     warehouse = runs["tmp"] / "shuffled_wh"
     script = ("import sys; from datetime import date; from journey_core.config import "
-              "load_config; from journey_core.pipeline import run_pipeline; from "
+              "load_config; from journey_core.ops import run_pipeline; from "
               "journey_core.warehouse import connect; con = connect(sys.argv[2]); "
               "run_pipeline(con, load_config(sys.argv[1]), __import__('pathlib').Path("
               "sys.argv[2]), partition=date.fromisoformat(sys.argv[3]))")

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
 
-from journey_core.schema import PUBLISHED, TABLES
+from journey_core.contract.schema import PUBLISHED, TABLES
 from pipelines.cli import main
 
 pytestmark = pytest.mark.e2e

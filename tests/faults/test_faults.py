@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from journey_core.config import load_config
-from journey_core.pipeline import run_pipeline
-from journey_core.schema import PUBLISHED
+from journey_core.contract.schema import PUBLISHED
+from journey_core.ops import run_pipeline
 from journey_core.warehouse import connect
 
 HEADER = "id,ts,customer,channel,type,revenue\n"
@@ -407,7 +407,7 @@ def test_a_new_run_never_publishes_what_a_failed_run_staged(tmp_path: Path) -> N
     con = run(cfg, tmp_path / "wh")
     con.execute("create schema staging")
     con.execute("create table staging.funnel as select * from main.funnel where false")
-    from journey_core.pipeline import ingest_files
+    from journey_core.ops import ingest_files
 
     ingest_files(con, load_config(cfg))
     assert con.execute("select count(*) from duckdb_schemas() "

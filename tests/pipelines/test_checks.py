@@ -15,8 +15,8 @@ import dagster as dg
 import duckdb
 import pytest
 
+from journey_core.contract.schema import TABLES
 from journey_core.quality import ExpectationOutcome, TableCheck
-from journey_core.schema import TABLES
 from pipelines.checks import check_results, check_specs, to_check_results
 from tests.helpers import make_config
 

@@ -12,15 +12,12 @@ import duckdb
 import pytest
 import yaml
 
-from journey_core.schema import PUBLISHED, TABLES
-from pipelines.definitions import (
-    JourneysResource,
-    all_assets,
-    defs,
-    journeys_run_failures,
-    nightly_job,
-    nightly_schedule,
-)
+from journey_core.contract.schema import PUBLISHED, TABLES
+from journey_core.model import pipeline_graph
+from pipelines.assets import all_assets
+from pipelines.definitions import defs, journeys_run_failures
+from pipelines.resources import JourneysResource
+from pipelines.schedules import nightly_job, nightly_schedule
 
 WEB = [
     {"id": "w1", "ts": "2026-09-01T10:00:00Z", "cookie": "c1", "event": "page_view",
@@ -71,7 +68,7 @@ def instance(tmp_path: Path):
 def test_definitions_load_with_graph_schedule_and_job() -> None:
     """The code location loads: every published table is an asset downstream of ingest, and a
     nightly schedule runs the job at 02:00 UTC; publishing comes after every table."""
-    keys = {a.key.to_user_string() for a in all_assets}
+    keys = {k.to_user_string() for a in all_assets for k in a.keys}
     assert keys == {"ingested_events", *(t.name for t in PUBLISHED), "published_tables"}
     graph = defs.resolve_asset_graph()
     for table in PUBLISHED:
@@ -84,12 +81,32 @@ def test_definitions_load_with_graph_schedule_and_job() -> None:
     assert defs.resolve_job_def(nightly_job.name) is not None
 
 
+def test_asset_dependencies_come_from_the_table_graph() -> None:
+    """Each table asset depends on the tables its models read (and on ingest when they read
+    its tables), as the SQL says: abandonment reads events and sessions, funnel reads
+    funnel_by_segment, and identity's two tables come from the ingested events."""
+    graph = defs.resolve_asset_graph()
+
+    def parents(table: str) -> set[str]:
+        return {k.to_user_string() for k in graph.get(dg.AssetKey(table)).parent_keys}
+
+    assert parents("abandonment") == {"events", "sessions"}
+    assert parents("funnel") == {"funnel_by_segment"}
+    assert parents("identity_map") == parents("identity_conflicts") == {"ingested_events"}
+    for step in pipeline_graph().steps:
+        expected = {t for up in step.upstream for t in pipeline_graph().step(up).outputs}
+        if step.sources & {"ingested_events", "ingest_rejects"}:
+            expected.add("ingested_events")
+        for table in step.outputs:
+            assert parents(table) == expected, table
+
+
 def test_every_asset_has_description_and_group() -> None:
     """In the UI every asset explains itself and sits in the journeys group."""
     for asset in all_assets:
-        spec = next(iter(asset.specs))
-        assert spec.description, spec.key
-        assert spec.group_name == "journeys", spec.key
+        for spec in asset.specs:
+            assert spec.description, spec.key
+            assert spec.group_name == "journeys", spec.key
 
 
 def test_materialize_all_assets(tmp_path: Path, instance: dg.DagsterInstance) -> None:
@@ -102,8 +119,10 @@ def test_materialize_all_assets(tmp_path: Path, instance: dg.DagsterInstance) ->
     assert result.success
 
     con = duckdb.connect(str(warehouse / "journeys.duckdb"), read_only=True)
+    materialized = {e.asset_key.to_user_string(): e.event_specific_data.materialization
+                    for e in result.get_asset_materialization_events()}
     for table in PUBLISHED:
-        (mat,) = result.asset_materializations_for_node(table.name)
+        mat = materialized[table.name]
         count = con.execute(f'select count(*) from "{table.name}"').fetchall()[0][0]
         assert mat.metadata["dagster/row_count"].value == count, table.name
         schema = mat.metadata["dagster/column_schema"].schema

@@ -13,16 +13,12 @@ import dagster as dg
 import duckdb
 import pytest
 
+from pipelines.assets import PARTITIONS, all_assets
 from pipelines.cli import main
-from pipelines.definitions import (
-    PARTITIONS,
-    SETTLE_SECONDS,
-    JourneysResource,
-    all_assets,
-    defs,
-    journeys_landing,
-    nightly_schedule,
-)
+from pipelines.definitions import defs
+from pipelines.resources import JourneysResource
+from pipelines.schedules import nightly_schedule
+from pipelines.sensors import SETTLE_SECONDS, journeys_landing
 from tests.helpers import rows
 
 HEADER = "event_id,occurred_at,channel,event_type,customer_id\n"

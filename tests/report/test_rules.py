@@ -12,11 +12,11 @@ import pytest
 from journey_core.report import (
     ReportError,
     ReportOptions,
-    _abandonment,
     find_pain_points,
     render_html,
     write_report,
 )
+from journey_core.report.payload import _abandonment
 
 OPTIONS = ReportOptions()
 

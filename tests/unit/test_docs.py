@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from journey_core.docs import data_dictionary
-from journey_core.schema import PUBLISHED
+from journey_core.contract.dictionary import data_dictionary
+from journey_core.contract.schema import PUBLISHED
 
 
 def test_committed_dictionary_matches_schema(repo_root: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from journey_core.config import Config
-from journey_core.pipeline import run_pipeline
+from journey_core.ops import run_pipeline
 from journey_core.warehouse import connect
 from tests.helpers import DEFAULT_RULES, published_snapshot, rows
 

@@ -16,7 +16,7 @@ import pytest
 
 from journey_core.config import Config
 from journey_core.ingest import ingest
-from journey_core.pipeline import rebuild
+from journey_core.ops import rebuild
 from journey_core.warehouse import connect, ensure_tables
 from tests.helpers import rows
 

@@ -16,9 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from journey_core import ingest_columnar
 from journey_core.config import Config, load_config
-from journey_core.ingest import SourceMapper, ingest
+from journey_core.ingest import columnar as ingest_columnar
+from journey_core.ingest import ingest
+from journey_core.ingest.mapping import SourceMapper
 from journey_core.warehouse import connect
 
 LOADED = datetime(2026, 9, 2, 3, 0, tzinfo=UTC)
@@ -55,7 +56,7 @@ def _both(tmp_path: Path, config: Config) -> tuple[dict, dict, list]:
     return by_record, columnar_, s1.files
 
 
-def _plan(con, mapper: SourceMapper, path: Path) -> str | None:
+def _plan(con, mapper: SourceMapper, path: Path) -> tuple[str, dict] | None:
     schema = ingest_columnar.describe(con, path)
     assert schema is not None
     return ingest_columnar.plan(mapper, schema, [path], salt=SALT, latest=None)

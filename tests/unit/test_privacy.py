@@ -14,18 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from journey_core.config import Config
-from journey_core.ingest import FileResult, ingest, parse_file, redact, salted_hash
-from journey_core.pipeline import rebuild
-from journey_core.privacy import (
-    ForgetResult,
-    PrivacyError,
-    Tombstones,
-    compact_warehouse,
-    find_residue,
-    forget_person,
-    load_tombstones,
-    require_salt,
-)
+from journey_core.ingest import FileResult, ingest
+from journey_core.ingest.mapping import parse_file
+from journey_core.ops import rebuild
+from journey_core.ops.forget import forget_person
+from journey_core.privacy import PrivacyError, Tombstones, load_tombstones, require_salt
+from journey_core.privacy.erasure import ForgetResult, compact_warehouse, find_residue
+from journey_core.privacy.pii import redact, salted_hash
 from journey_core.warehouse import WAREHOUSE_FILE, connect
 from tests.helpers import DEFAULT_RULES, make_config, rows
 

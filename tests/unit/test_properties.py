@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journey_core.pipeline import STEPS
+from journey_core.contract.schema import PUBLISHED
 from tests.helpers import T0, build_warehouse, event, make_config, rows
 
 SESSION = timedelta(minutes=30)
@@ -126,9 +126,12 @@ def test_sessions_and_journeys_match_reference(events, as_of_after):
     assert got_journeys == expected["journeys"]
 
 
+TABLES = [t.name for t in PUBLISHED]
+
+
 def _all_tables(events: list[dict[str, Any]], folder: Path) -> dict[str, list[tuple]]:
     con = build_warehouse(folder, events, CONFIG)
-    tables = {t: sorted(rows(con, f'select * from "{t}"'), key=repr) for t in STEPS}
+    tables = {t: sorted(rows(con, f'select * from "{t}"'), key=repr) for t in TABLES}
     con.close()
     return tables
 
@@ -142,5 +145,5 @@ def test_shuffled_input_gives_identical_tables(events, data):
     with tempfile.TemporaryDirectory() as folder:
         first = _all_tables(events, Path(folder) / "first")
         second = _all_tables(shuffled, Path(folder) / "second")
-    for table in STEPS:
+    for table in TABLES:
         assert first[table] == second[table], table

@@ -17,15 +17,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from journey_core.quality import (
-    ExpectationOutcome,
-    TableCheck,
-    _chunks,
-    _Rule,
-    _run_gx,
-    check_table,
-)
-from journey_core.schema import TABLES
+from journey_core.contract.schema import TABLES
+from journey_core.quality import ExpectationOutcome, TableCheck, check_table
+from journey_core.quality.suites import _chunks, _Rule, _run_gx
 from tests.helpers import make_config
 
 CONFIG = make_config()

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from journey_core.config import Config
-from journey_core.ingest import ingest, salted_hash
-from journey_core.rejects import (
-    FAILURE_TYPES,
+from journey_core.contract.vocabulary import REJECT_REASONS as FAILURE_TYPES
+from journey_core.ingest import ingest
+from journey_core.ops.rejects import (
     MANIFEST,
     MANIFEST_COLUMNS,
     RejectedFile,
@@ -27,6 +27,7 @@ from journey_core.rejects import (
     replay_name,
     summarize,
 )
+from journey_core.privacy.pii import salted_hash
 from journey_core.warehouse import connect
 from tests.helpers import rows
 

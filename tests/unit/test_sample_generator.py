@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from journey_core.sample import SOURCES, generate_sample
+from journey_sample import SOURCES, generate_sample
 
 SMALL = {"customers": 60, "prospects": 30, "days": 35}
 

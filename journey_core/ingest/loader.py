@@ -1,0 +1,405 @@
+"""Loading: every new source file becomes canonical events, rejects, and a ledger row.
+
+Rules:
+- every record read ends up loaded, rejected (verbatim, with the reason), or counted as a
+  duplicate of an event_id already loaded; the ledger row says so per file;
+- a file whose content hash is in the ledger is skipped (the same file is never loaded twice);
+- each file is committed in one transaction with its events, rejects and ledger row (new
+  Parquet files of one schema: all of them in one transaction);
+- emails and phone numbers are hashed with a salt here and never stored raw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from journey_core.config import Config, SourceConfig
+from journey_core.contract.schema import FILE_LEDGER, INGEST_REJECTS, INGESTED_EVENTS
+from journey_core.contract.vocabulary import CONFLICTING_DUPLICATE, FILE_LOADED, FILE_REJECTED
+from journey_core.ingest.columnar import Schema, describe, plan, raw_records
+from journey_core.ingest.mapping import (
+    SourceMapper,
+    make_reject,
+    map_record,
+    parse_file,
+    same_content,
+)
+from journey_core.ingest.readers import IngestError, RawRecord, read_file
+from journey_core.privacy import forgotten_filter, load_tombstones, require_salt
+from journey_core.privacy.pii import redact
+from journey_core.warehouse import ensure_tables, scalar
+
+#: Redacted raw text of records by (file index, record number).
+RawLookup = Callable[[list[tuple[int, int]]], dict[tuple[int, int], str]]
+
+
+@dataclass
+class FileResult:
+    path: str
+    source: str
+    read: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    skipped: bool = False
+    problem: str | None = None  # why the whole file was rejected
+    forgotten: int = 0  # records of forgotten persons, dropped (see journey_core.privacy)
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.loaded + self.rejected + self.duplicates + self.forgotten
+
+
+@dataclass
+class IngestSummary:
+    files: list[FileResult] = field(default_factory=list)
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(f, attr) for f in self.files if not f.skipped)
+
+
+def hash_salt(config: Config) -> str:
+    return require_salt(config)
+
+
+def _arrow(table_columns: list[str], rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pylist([{c: row.get(c) for c in table_columns} for row in rows],
+                                schema=schema)
+
+
+_TS = pa.timestamp("us", tz="UTC")
+_EVENT_SCHEMA = pa.schema([
+    ("event_id", pa.string()), ("occurred_at", _TS), ("ingested_at", _TS), ("source", pa.string()),
+    ("channel", pa.string()), ("touchpoint", pa.string()), ("event_type", pa.string()),
+    ("customer_id", pa.string()), ("anonymous_id", pa.string()), ("account_id", pa.string()),
+    ("email_hash", pa.string()), ("phone_hash", pa.string()), ("revenue", pa.float64()),
+    ("nps_score", pa.int16()), ("csat_score", pa.int16()), ("ces_score", pa.int16()),
+    ("rated_touchpoint", pa.string()), ("file", pa.string()), ("record_number", pa.int64()),
+    ("properties", pa.string()),
+])
+_REJECT_SCHEMA = pa.schema([
+    ("source", pa.string()), ("file", pa.string()), ("record_number", pa.int64()),
+    ("raw_record", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
+    ("rejected_at", _TS),
+])
+
+
+def _ledger_row(con: duckdb.DuckDBPyConnection, result: FileResult, content_hash: str,
+                size: int, loaded_at: datetime, problem: str | None) -> None:
+    con.execute(
+        f"insert into file_ledger ({', '.join(FILE_LEDGER.column_names)}) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [content_hash, result.path, result.source, size, loaded_at, result.read, result.loaded,
+         result.rejected, result.duplicates, result.forgotten,
+         FILE_REJECTED if problem else FILE_LOADED, problem])
+
+
+def _stage_rows(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]], *,
+                file_index: list[int] | None = None) -> None:
+    """Events parsed record by record into the temp table `_new_events` (ingested_events
+    columns with properties in DuckDB's JSON form, and the index of each event's file)."""
+    table = _arrow(INGESTED_EVENTS.column_names, events, _EVENT_SCHEMA).append_column(
+        "file_index", pa.array(file_index or [0] * len(events), pa.int64()))
+    con.register("_rows", table)
+    try:
+        columns = ", ".join("case when json_valid(properties) then json(properties)::varchar "
+                            "else properties end as properties" if c == "properties" else c
+                            for c in [*INGESTED_EVENTS.column_names, "file_index"])
+        con.execute(f"create or replace temp table _new_events as select {columns} from _rows")
+    finally:
+        con.unregister("_rows")
+
+
+@dataclass(frozen=True)
+class _NewFile:
+    path: Path
+    rel: str
+    size: int
+    content_hash: str
+
+
+@dataclass
+class _Batch:
+    """New Parquet files of one source and one schema, loaded together."""
+
+    mapper: SourceMapper
+    files: list[_NewFile]
+    loaded_at: datetime
+    results: dict[int, FileResult]
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+
+    def records(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], RawRecord]:
+        """Records by (file index, record number), each file read once."""
+        out = {}
+        for index in sorted({i for i, _ in keys}):
+            numbers = sorted({n for i, n in keys if i == index})
+            for rec in raw_records(self.files[index].path, numbers):
+                out[(index, rec.number)] = rec
+        return out
+
+    def raw(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        """Redacted raw text of records by (file index, record number)."""
+        return {key: redact(rec.raw, self.mapper.salt, self.mapper.personal_values(rec))
+                for key, rec in self.records(keys).items()}
+
+    def reject(self, index: int, number: int, raw: str, detail: str) -> None:
+        """Record `number` of file `index` is a conflicting duplicate."""
+        self.rejects.append(make_reject(self.mapper.source, self.files[index].rel, number, raw,
+                                        CONFLICTING_DUPLICATE, detail, self.loaded_at))
+        self.results[index].rejected += 1
+
+
+def _map_in_sql(con: duckdb.DuckDBPyConnection, batch: _Batch, schema: Schema,
+                latest: datetime | None) -> bool:
+    """Every record of the batch's files mapped by one statement into the temp table `_cand`;
+    False when the files must go record by record."""
+    planned = plan(batch.mapper, schema, [f.path for f in batch.files],
+                            salt=batch.mapper.salt, latest=latest)
+    if planned is None:
+        return False
+    select, params = planned
+    con.register("_files", pa.table({
+        "filename": [str(f.path) for f in batch.files],
+        "file_index": list(range(len(batch.files))), "file": [f.rel for f in batch.files]}))
+    try:
+        con.execute(f"create or replace temp table _cand as select f.file_index, f.file, c.* "
+                    f"from ({select}) as c join _files as f using (filename)", params)
+    except duckdb.Error:  # a damaged row group: file by file, record by record names it
+        return False
+    finally:
+        con.unregister("_files")
+    return True
+
+
+def _stage_candidates(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
+    """`_cand` into `_new_events`: clean records as the SQL mapped them, the others through
+    the record-by-record rules (so their reject, or loaded value, is exactly as there)."""
+    try:
+        for index, read in con.execute(
+                "select file_index, count(*) from _cand group by all").fetchall():
+            batch.results[index].read = read
+        unclean = con.execute("select file_index, record_number from _cand where not _clean "
+                              "order by all").fetchall()
+        slow: list[dict[str, Any]] = []
+        slow_index: list[int] = []
+        for (index, _), rec in sorted(batch.records(unclean).items()):
+            event, reject = map_record(batch.mapper, rec, batch.files[index].rel,
+                                       batch.loaded_at)
+            if reject is not None:
+                batch.rejects.append(reject)
+                batch.results[index].rejected += 1
+            else:
+                slow.append(event)
+                slow_index.append(index)
+        _stage_rows(con, slow, file_index=slow_index)
+        columns = ", ".join("?::timestamptz as ingested_at" if c == "ingested_at" else c
+                            for c in INGESTED_EVENTS.column_names)
+        con.execute(f"insert into _new_events select {columns}, file_index from _cand "
+                    "where _clean", [batch.loaded_at])
+    finally:
+        con.execute("drop table if exists _cand")
+
+
+def _resolve_repeats(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
+    """The same event_id twice in the batch: the first record stays; a repeat of it is a
+    duplicate, other content a conflicting_duplicate reject (as file after file)."""
+    repeats = con.execute(f"""
+        with ranked as (
+            select *, row_number() over (partition by event_id
+                                         order by file_index, record_number) as rn
+            from _new_events
+            where event_id in (
+                select event_id from _new_events group by event_id having count(*) > 1)
+        )
+        select b.file_index, b.record_number, b.event_id, a.file_index, a.record_number,
+               {same_content('a', 'b')}
+        from ranked as b join ranked as a on a.event_id = b.event_id and a.rn = 1
+        where b.rn > 1
+        order by b.file_index, b.record_number
+    """).fetchall()
+    raws = batch.raw([(i, n) for i, n, _, _, _, same in repeats if not same])
+    for index, number, event_id, first_index, first, same in repeats:
+        if same:
+            batch.results[index].duplicates += 1
+            continue
+        where = (f"already read at record {first}" if first_index == index else
+                 f"already loaded from {batch.files[first_index].rel} record {first}")
+        batch.reject(index, number, raws[(index, number)],
+                     f"event_id {event_id} {where} with different content")
+    if repeats:
+        con.register("_repeats", pa.table({"file_index": [r[0] for r in repeats],
+                                           "record_number": [r[1] for r in repeats]}))
+        con.execute("delete from _new_events n using _repeats r where "
+                    "n.file_index = r.file_index and n.record_number = r.record_number")
+        con.unregister("_repeats")
+
+
+def _ingest_columnar(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
+                     files: list[_NewFile], schema: Schema, *, salt: str,
+                     loaded_at: datetime) -> list[FileResult] | None:
+    """Parquet files of one schema (as `describe` gives it), mapped in DuckDB in one
+    statement (`journey_core.ingest.columnar`) and committed in one transaction with their
+    ledger rows.
+
+    Loads what `ingest_file` loads file after file, with the same counts, rejects and ledger
+    rows. None when the files must go record by record (a reader error, say)."""
+    latest = loaded_at + config.max_future if config.max_future is not None else None
+    batch = _Batch(SourceMapper(source, salt, latest), files, loaded_at,
+                   {i: FileResult(path=f.rel, source=source.name) for i, f in enumerate(files)})
+    if not _map_in_sql(con, batch, schema, latest):
+        return None
+    _stage_candidates(con, batch)
+    _resolve_repeats(con, batch)
+    _commit(con, source, files, batch.results, batch.rejects, batch.raw, loaded_at)
+    return [batch.results[i] for i in range(len(files))]
+
+
+def _commit(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[_NewFile],
+            results: dict[int, FileResult], rejects: list[dict[str, Any]],
+            raw: RawLookup,
+            loaded_at: datetime) -> None:
+    """Load `_new_events` and `rejects` with the files' ledger rows in one transaction.
+
+    An event_id loaded before: the same content is a duplicate; other content is kept as a
+    reject (the event loaded first stays)."""
+    con.execute("begin transaction")
+    try:
+        seen = con.execute(
+            f"select n.file_index, n.record_number, n.event_id, {same_content('n', 'e')}, "
+            "e.file, e.record_number from _new_events n "
+            "join ingested_events e on e.event_id = n.event_id order by 1, 2").fetchall()
+        raws = raw([(i, n) for i, n, _, same, _, _ in seen if not same])
+        for index, number, event_id, same, file, first in seen:
+            if same:
+                results[index].duplicates += 1
+                continue
+            rejects.append(make_reject(
+                source, files[index].rel, number, raws[(index, number)],
+                CONFLICTING_DUPLICATE, f"event_id {event_id} already loaded from {file} "
+                f"record {first} with different content", loaded_at))
+            results[index].rejected += 1
+        if seen:
+            con.execute("delete from _new_events n where exists "
+                        "(select 1 from ingested_events e where e.event_id = n.event_id)")
+        for index, loaded in con.execute(
+                "select file_index, count(*) from _new_events group by all").fetchall():
+            results[index].loaded = loaded
+        columns = ", ".join(INGESTED_EVENTS.column_names)
+        con.execute(f"insert into ingested_events select {columns} from _new_events")
+        con.register("_new_rejects", _arrow(INGEST_REJECTS.column_names, rejects,
+                                             _REJECT_SCHEMA))
+        con.execute("insert into ingest_rejects select * from _new_rejects")
+        for index, f in enumerate(files):
+            _ledger_row(con, results[index], f.content_hash, f.size, loaded_at, None)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("_new_rejects")
+        con.execute("drop table if exists _new_events")
+
+
+def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
+                new: _NewFile, data: bytes, *, loaded_at: datetime, salt: str) -> FileResult:
+    """Load one file record by record, in one transaction with its ledger row.
+
+    A file that cannot be read at all is rejected whole: the ledger keeps it with the reason,
+    the file stays where it is, and the run goes on."""
+    result = FileResult(path=new.rel, source=source.name)
+    try:
+        parsed = parse_file(source, new.path, new.rel, data, salt=salt, loaded_at=loaded_at,
+                            max_future=config.max_future)
+    except IngestError as exc:
+        result.problem = str(exc)
+        _ledger_row(con, result, new.content_hash, new.size, loaded_at, result.problem)
+        return result
+    keep = forgotten_filter(con)  # a forgotten person's records stay out; others lose their ids
+    events = {i: e for i, v in parsed.events.items() if (e := keep(v)) is not None}
+    rejects = [r for r in parsed.rejects if keep(r) is not None]
+    result.forgotten = len(parsed.events) + len(parsed.rejects) - len(events) - len(rejects)
+    result.read, result.duplicates, result.rejected = parsed.read, parsed.duplicates, len(rejects)
+    _stage_rows(con, list(events.values()))
+    raws = {(0, e["record_number"]): e["_raw"] for e in events.values()}
+    _commit(con, source, [new], {0: result}, rejects, lambda keys: {k: raws[k] for k in keys},
+            loaded_at)
+    return result
+
+
+def display_path(config: Config, path: Path) -> str:
+    """Paths are recorded relative to the config's folder when below it."""
+    try:
+        return path.resolve().relative_to(config.base_dir.resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+def ingest(con: duckdb.DuckDBPyConnection, config: Config, *, loaded_at: datetime | None = None,
+           progress: Any = None, columnar: bool = True) -> IngestSummary:
+    """Load every new file of every source, in source order then sorted path order.
+
+    A file whose content hash is in the ledger is skipped. Parquet files are mapped in DuckDB,
+    all new files of one schema in one statement and one transaction
+    (`journey_core.ingest.columnar`; not with `columnar=False`, nor while tombstones must be
+    applied); other files record by record, one transaction each. Both give the same rows."""
+    ensure_tables(con, ["ingested_events", "ingest_rejects", "file_ledger"])
+    loaded_at = loaded_at or datetime.now(UTC)
+    salt = hash_salt(config)
+    summary = IngestSummary()
+
+    def done(result: FileResult) -> None:
+        summary.files.append(result)
+        if progress:
+            progress(result)
+
+    for source in config.sources:
+        # Consecutive new Parquet files of one schema form a batch; files load in path order.
+        batch: list[_NewFile] = []
+        schema: Schema | None = None
+
+        columnar_ok = columnar and source.format == "parquet" and \
+            not load_tombstones(con).hashes
+        for path in config.source_files(source):
+            data = read_file(path)
+            new = _NewFile(path, display_path(config, path), len(data),
+                           hashlib.sha256(data).hexdigest())
+            if scalar(con, "select count(*) from file_ledger where content_hash = ?",
+                      [new.content_hash]) or any(f.content_hash == new.content_hash
+                                                 for f in batch):
+                _flush(con, config, source, batch, schema, done, salt=salt, loaded_at=loaded_at)
+                done(FileResult(path=new.rel, source=source.name, skipped=True))
+                continue
+            file_schema = describe(con, path) if columnar_ok and data else None
+            if batch and file_schema != schema:
+                _flush(con, config, source, batch, schema, done, salt=salt, loaded_at=loaded_at)
+            if file_schema is not None:
+                batch.append(new)
+                schema = file_schema
+            else:
+                done(ingest_file(con, config, source, new, data, loaded_at=loaded_at, salt=salt))
+        _flush(con, config, source, batch, schema, done, salt=salt, loaded_at=loaded_at)
+    return summary
+
+
+def _flush(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
+           batch: list[_NewFile], schema: Schema | None, done: Callable[[FileResult], None], *,
+           salt: str, loaded_at: datetime) -> None:
+    """Load a batch of Parquet files of one schema (file by file when it cannot be mapped in
+    DuckDB), report each file, and empty the batch."""
+    results = batch and schema and _ingest_columnar(con, config, source, batch, schema,
+                                                    salt=salt, loaded_at=loaded_at)
+    for result in results or []:
+        done(result)
+    if not results:
+        for new in batch:
+            done(ingest_file(con, config, source, new, new.path.read_bytes(),
+                             loaded_at=loaded_at, salt=salt))
+    batch.clear()

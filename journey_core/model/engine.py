@@ -1,0 +1,122 @@
+"""The engine seam: everything the model layer asks of a SQL engine, behind one small interface.
+
+The models (`sql/`), the table graph, the builder and the incremental planner speak only to
+`Engine`. Today one engine implements it, `DuckDBEngine`, over a connection to the warehouse
+file; a second engine (Spark) implements the same methods and the models run unchanged.
+Names and paths reach SQL text only through `journey_core.warehouse.quoting`; values are bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import duckdb
+import pyarrow as pa
+
+from journey_core.identity import stitch_identities
+from journey_core.warehouse import ensure_tables, exists, scalar
+from journey_core.warehouse.quoting import ident
+
+Params = Mapping[str, Any] | Sequence[Any] | None
+
+
+class Engine(Protocol):
+    """A SQL engine the models run on."""
+
+    #: The errors a failed statement raises (a model failing names its file with them).
+    errors: tuple[type[Exception], ...]
+
+    def execute(self, sql: str, params: Params = None) -> None:
+        """Run a statement."""
+
+    def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
+        """Run a query; every row."""
+
+    def scalar(self, sql: str, params: Params = None) -> Any:
+        """Run a query; the first column of its first row (None without rows)."""
+
+    def arrow(self, sql: str, params: Params = None) -> pa.Table:
+        """Run a query; its result as an Arrow table."""
+
+    def create_table(self, target: str, select: str, params: Params = None) -> None:
+        """`target` (a quoted name) becomes a table holding the select's rows."""
+
+    def create_view(self, target: str, select: str) -> None:
+        """`target` (a quoted name) becomes a view of the select."""
+
+    def exists(self, schema: str, name: str) -> bool:
+        """A table or view `schema.name` exists."""
+
+    def ensure_tables(self, names: list[str]) -> None:
+        """Create these contract tables in `main` where missing."""
+
+    def use(self, *schemas: str) -> None:
+        """New tables go to the first schema; names resolve in these schemas, in order."""
+
+    def create_schema(self, name: str) -> None: ...
+
+    def drop_schema(self, name: str) -> None:
+        """Drop the schema and everything in it, if it exists."""
+
+    def register(self, name: str, table: pa.Table) -> Any:
+        """A context manager: `name` reads the Arrow table while it is open."""
+
+    def stitch_identities(self) -> tuple[int, int]:
+        """The identity step: `identity_map` and `identity_conflicts` from
+        `int_identity_edges`; returns (identifiers, conflicts)."""
+
+
+class DuckDBEngine:
+    """The embedded default: DuckDB, on the warehouse connection."""
+
+    errors: tuple[type[Exception], ...] = (duckdb.Error,)
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def execute(self, sql: str, params: Params = None) -> None:
+        self.con.execute(sql, params or [])
+
+    def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or []).fetchall()
+
+    def scalar(self, sql: str, params: Params = None) -> Any:
+        return scalar(self.con, sql, params)
+
+    def arrow(self, sql: str, params: Params = None) -> pa.Table:
+        return self.con.sql(sql, params=params or None).to_arrow_table()
+
+    def create_table(self, target: str, select: str, params: Params = None) -> None:
+        self.con.execute(f"create or replace table {target} as\n{select}", params or [])
+
+    def create_view(self, target: str, select: str) -> None:
+        self.con.execute(f"create or replace view {target} as\n{select}")
+
+    def exists(self, schema: str, name: str) -> bool:
+        return exists(self.con, schema, name)
+
+    def ensure_tables(self, names: list[str]) -> None:
+        ensure_tables(self.con, names)
+
+    def use(self, *schemas: str) -> None:
+        path = ",".join(schemas)
+        self.con.execute("set search_path = ?", [path])
+
+    def create_schema(self, name: str) -> None:
+        self.con.execute(f"create schema if not exists {ident(name)}")
+
+    def drop_schema(self, name: str) -> None:
+        self.con.execute(f"drop schema if exists {ident(name)} cascade")
+
+    @contextmanager
+    def register(self, name: str, table: pa.Table) -> Iterator[None]:
+        self.con.register(name, table)
+        try:
+            yield
+        finally:
+            self.con.unregister(name)
+
+    def stitch_identities(self) -> tuple[int, int]:
+        return stitch_identities(self.con)

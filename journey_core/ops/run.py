@@ -1,0 +1,120 @@
+"""The whole pipeline as plain functions; the Dagster assets and the CLI both call these.
+
+A run: ingest new files, start the run context, build each step of the table graph into
+staging (audit each), publish. This layer composes the stages; no stage imports it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+from journey_core.config import Config
+from journey_core.contract.vocabulary import FULL
+from journey_core.ingest import FileResult, IngestSummary, ingest
+from journey_core.model import DuckDBEngine, RunContext, build_step, clear_staging
+from journey_core.model.incremental import read_plan
+from journey_core.publish import publish
+from journey_core.warehouse import apply_settings, ensure_tables
+
+Progress = Callable[[str], None]
+#: Called with each staged table before publishing; raises to stop the run.
+Audit = Callable[[duckdb.DuckDBPyConnection, str], None]
+
+
+class PipelineError(RuntimeError):
+    """A run that cannot proceed; the message says why in one line."""
+
+
+def check_paths(config: Config) -> None:
+    """Every source's folder must exist before a run starts."""
+    for source in config.sources:
+        folder = config.landing_folder(source)
+        if not folder.is_dir():
+            raise PipelineError(f"source {source.name!r}: folder {folder} does not exist")
+
+
+def ingest_files(con: duckdb.DuckDBPyConnection, config: Config,
+                 progress: Progress | None = None) -> IngestSummary:
+    """Check the source folders, then load every new file."""
+    say = progress or (lambda _msg: None)
+    check_paths(config)
+    apply_settings(con, config)
+    ensure_tables(con)
+    clear_staging(DuckDBEngine(con))
+    total = sum(len(config.source_files(s)) for s in config.sources)
+    done = 0
+
+    def report(r: FileResult) -> None:
+        nonlocal done
+        done += 1
+        say(f"[{done}/{total}] ingest {r.path}: " + (
+            "already loaded, skipped" if r.skipped else
+            f"FILE REJECTED: {r.problem}" if r.problem else
+            f"{r.read} read, {r.loaded} loaded, {r.rejected} rejected, {r.duplicates} duplicates"))
+
+    return ingest(con, config, progress=report)
+
+
+def start_run(con: duckdb.DuckDBPyConnection, config: Config, *,
+              partition: date | None = None, full: bool = False,
+              as_of: datetime | None = None) -> RunContext:
+    """The run context of a run whose ingest is done."""
+    return RunContext.start(DuckDBEngine(con), config, partition=partition, full=full,
+                            as_of=as_of)
+
+
+def stage(con: duckdb.DuckDBPyConnection, ctx: RunContext, step: str) -> dict[str, int]:
+    """Build one step of the table graph into staging; its tables' row counts."""
+    return build_step(DuckDBEngine(con), ctx, ctx.graph.step(step))
+
+
+@dataclass
+class RunResult:
+    ingest: IngestSummary | None
+    as_of: datetime
+    row_counts: dict[str, int]
+    #: `full` or `incremental` (see `journey_core.model.incremental`).
+    mode: str = FULL
+    #: Wall-clock seconds per step and for `publish` (the benchmark's breakdown).
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def rebuild(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir: Path, *,
+            as_of: datetime | None = None, partition: date | None = None, full: bool = False,
+            progress: Progress | None = None, audit: Audit | None = None) -> RunResult:
+    """Write every published table to staging (only the touched persons' rows when the run is
+    incremental), audit each (`audit` raises to stop), publish."""
+    say = progress or (lambda _msg: None)
+    apply_settings(con, config)
+    ctx = start_run(con, config, partition=partition, full=full, as_of=as_of)
+    counts, seconds = {}, {}
+    for step in ctx.graph.steps:
+        started = time.perf_counter()
+        counts.update(stage(con, ctx, step.name))
+        seconds[step.name] = time.perf_counter() - started
+        for table in step.outputs:
+            if audit:
+                audit(con, table)
+            say(f"built {table}: {counts[table]} rows")
+    run = read_plan(DuckDBEngine(con))
+    started = time.perf_counter()
+    publish(con, warehouse_dir, ctx.graph)
+    seconds["publish"] = time.perf_counter() - started
+    return RunResult(None, ctx.as_of, counts, run.mode if run else FULL, seconds)
+
+
+def run_pipeline(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir: Path, *,
+                 as_of: datetime | None = None, partition: date | None = None,
+                 full: bool = False, progress: Progress | None = None) -> RunResult:
+    """Ingest new files, then rebuild, audit and publish every published table."""
+    summary = ingest_files(con, config, progress)
+    result = rebuild(con, config, warehouse_dir, as_of=as_of, partition=partition, full=full,
+                     progress=progress)
+    result.ingest = summary
+    return result

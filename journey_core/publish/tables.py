@@ -1,0 +1,79 @@
+"""Publishing: every staged table at once, the DuckDB tables and the Parquet exports.
+
+Tables not staged in this run keep their published version and Parquet files. A table rebuilt
+whole replaces the published one by a rename (`journey_core.model.build.STAGED_PREFIX`); an
+incremental run replaces only the touched persons' rows of the person tables. The new Parquet
+files are written from the new tables inside the transaction, before it commits. The watermark
+(`pipeline_state`, `processed_files`, `late_events`) is written in the same transaction when
+every table was staged; a partial publish clears it instead, so the next run rebuilds
+everything.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from journey_core.model import STAGED_PREFIX, DuckDBEngine, TableGraph, incremental, staged_name
+from journey_core.model.incremental import DELTA, STAGING, Plan
+from journey_core.publish.parquet import fault_point, folders, recover, swap, write_next
+from journey_core.warehouse.quoting import ident, qualified
+
+
+def staged_tables(con: duckdb.DuckDBPyConnection, graph: TableGraph) -> list[str]:
+    """The published tables staged by this run (tables, or the views of an incremental run),
+    in build order."""
+    names = {r[0] for r in con.execute(
+        "select table_name from duckdb_tables() where schema_name = ? union all "
+        "select view_name from duckdb_views() where schema_name = ?",
+        [STAGING, STAGING]).fetchall()}
+    return [t for t in graph.tables if t in names]
+
+
+def _replace_tables(engine: DuckDBEngine, graph: TableGraph, tables: list[str],
+                    run: Plan | None) -> None:
+    """Inside the transaction: the staged tables replace the published ones in `main`."""
+    as_of_tables = incremental.as_of_tables(graph.person_tables)
+    for table in tables:
+        if run is not None and run.incremental and table in graph.person_tables:
+            incremental.merge(engine, table, run.as_of, stamp_as_of=table in as_of_tables)
+        elif engine.exists("main", STAGED_PREFIX + table):
+            engine.execute(f"drop table if exists {qualified('main', table)}")
+            engine.execute(f"alter table {staged_name(table)} rename to {ident(table)}")
+        else:  # built in Python (identity)
+            engine.create_table(qualified("main", table),
+                                f"select * from {qualified(STAGING, table)}")
+    if run is not None and set(tables) == set(graph.tables):
+        incremental.record_state(engine, run)
+    else:
+        incremental.forget_state(engine)
+    engine.drop_schema(STAGING)
+    engine.drop_schema(DELTA)
+
+
+def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path,
+            graph: TableGraph) -> list[str]:
+    """Publish every staged table at once: DuckDB tables in one transaction, then the Parquet
+    exports by swapping the whole `parquet/` folder. A failure or a kill at any point leaves
+    readers the old version or the new one of everything, never a mix."""
+    recover(warehouse_dir)
+    tables = staged_tables(con, graph)
+    if not tables:
+        return []
+    engine = DuckDBEngine(con)
+    run = incremental.read_plan(engine)
+    engine.use("main")
+    con.execute("begin transaction")
+    try:
+        _replace_tables(engine, graph, tables, run)
+        write_next(con, warehouse_dir, graph.tables, tables)
+        fault_point("commit")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        shutil.rmtree(folders(warehouse_dir)[1], ignore_errors=True)
+        raise
+    swap(warehouse_dir)
+    return tables

@@ -1,0 +1,18 @@
+"""The DuckDB warehouse file: connections and their settings, table creation, and the one
+quoting helper for names and paths in SQL text (`quoting`).
+
+Layer 2: imports `contract` and `config` only.
+"""
+
+from journey_core.warehouse.connection import (
+    WAREHOUSE_FILE,
+    apply_settings,
+    connect,
+    ensure_tables,
+    exists,
+    row_count,
+    scalar,
+)
+
+__all__ = ["WAREHOUSE_FILE", "apply_settings", "connect", "ensure_tables", "exists", "row_count",
+           "scalar"]

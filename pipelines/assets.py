@@ -1,0 +1,171 @@
+"""The assets: ingest, one asset per published table (built from the table graph), publish.
+
+(No `from __future__ import annotations`: Dagster reads the context parameter's annotation.)
+
+Assets are thin: open the warehouse through the resource, call `journey_core`, and return
+metadata (row count, table schema, a preview). A table asset writes to staging and is checked
+there; `published_tables` publishes everything that passed.
+"""
+
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from journey_core.contract.schema import TABLES, Table
+from journey_core.model import Step, pipeline_graph
+from journey_core.ops import ingest_files, stage
+from journey_core.publish import publish
+from journey_core.warehouse.quoting import columns, ident
+from pipelines.checks import check_results, check_specs
+from pipelines.resources import JourneysResource
+
+GROUP = "journeys"
+INGEST = "ingested_events"
+#: Ingest tables checked on the ingest asset (raw events, ledger, quarantine); a model reading
+#: one of them depends on the ingest asset.
+INGEST_CHECKED = ("ingested_events", "file_ledger", "ingest_rejects")
+#: Every step that writes the DuckDB file takes the one slot of this pool (see dagster.yaml).
+POOL = "journeys_warehouse"
+#: Ingest is partitioned by UTC day; the last partition is the last complete day.
+PARTITIONS = dg.DailyPartitionsDefinition(start_date="2020-01-01", timezone="UTC")
+
+
+def column_schema(table: Table) -> dg.TableSchema:
+    return dg.TableSchema(columns=[
+        dg.TableColumn(name=c.name, type=c.type, description=c.description,
+                       constraints=dg.TableColumnConstraints(nullable=c.nullable))
+        for c in table.columns
+    ])
+
+
+def _preview(con: duckdb.DuckDBPyConnection, table: Table, rows: int = 5) -> str:
+    """A small markdown preview of the table (json properties left out)."""
+    cols = [c.name for c in table.columns if c.type != "json"]
+    data = con.execute(f"select {columns(cols)} from {ident(table.name)} limit ?",
+                       [rows]).fetchall()
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in data]
+    return "\n".join(lines)
+
+
+def table_metadata(con: duckdb.DuckDBPyConnection, name: str, rows: int) -> dict[str, object]:
+    table = TABLES[name]
+    return {
+        "dagster/row_count": dg.MetadataValue.int(rows),
+        "dagster/column_schema": column_schema(table),
+        "grain": table.grain,
+        "primary_key": ", ".join(table.primary_key),
+        "preview": dg.MetadataValue.md(_preview(con, table)),
+    }
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"duckdb", "python"},
+    pool=POOL,
+    partitions_def=PARTITIONS,
+    check_specs=[s for t in INGEST_CHECKED for s in check_specs(t, asset=INGEST)],
+    description="Load every new source file (file ledger: a file is loaded once) into canonical "
+    "events; invalid records go to rejected_events verbatim with the reason. Partitioned by "
+    "UTC day: the run of a day loads whatever is new and moves as-of to the end of that day.",
+)
+def ingested_events(context: dg.AssetExecutionContext,
+                    warehouse: JourneysResource) -> Iterator[dg.MaterializeResult
+                                                            | dg.AssetCheckResult]:
+    config = warehouse.load()
+    warehouse.forget_run(context.run.run_id)
+    with warehouse.connect() as con:
+        summary = ingest_files(con, config, progress=warehouse.reporter(context))
+        rows = con.execute("select count(*) from ingested_events").fetchall()[0][0]
+        reconciliation = "\n".join(
+            ["| file | read | loaded | rejected | duplicates | skipped |", "|---" * 6 + "|"]
+            + [f"| {f.path} | {f.read} | {f.loaded} | {f.rejected} | {f.duplicates} | "
+               f"{f.skipped} |" for f in summary.files])
+        yield dg.MaterializeResult(metadata={
+            "dagster/row_count": dg.MetadataValue.int(rows),
+            "files_loaded": sum(1 for f in summary.files if not f.skipped and not f.problem),
+            "files_rejected": dg.MetadataValue.json(
+                {f.path: f.problem for f in summary.files if f.problem}),
+            "files_skipped": sum(1 for f in summary.files if f.skipped),
+            "records_read": summary.total("read"),
+            "records_loaded": summary.total("loaded"),
+            "records_rejected": summary.total("rejected"),
+            "records_duplicate": summary.total("duplicates"),
+            "reconciliation": dg.MetadataValue.md(reconciliation),
+        })
+        # The raw events, the ledger and the quarantine, against the time of the check.
+        for table in INGEST_CHECKED:
+            yield from check_results(con, table, config, as_of=None, schema="main", asset=INGEST)
+
+
+def _spec(step: Step, table: str) -> dg.AssetSpec:
+    spec = TABLES[table]
+    deps = [t for s in step.upstream for t in pipeline_graph().step(s).outputs]
+    if step.sources & set(INGEST_CHECKED):
+        deps.insert(0, INGEST)
+    return dg.AssetSpec(
+        table, deps=deps, group_name=GROUP, kinds={"duckdb"},
+        description=f"{spec.description}\n\nGrain: {spec.grain}. "
+        f"Primary key: {', '.join(spec.primary_key)}. Written to the warehouse's `staging` "
+        "schema and checked; `published_tables` publishes it.",
+        metadata={"dagster/column_schema": column_schema(spec), "grain": spec.grain})
+
+
+def step_asset(step: Step) -> dg.AssetsDefinition:
+    """The asset(s) of one step of the table graph: one per table it publishes (the identity
+    step has two), each with its checks."""
+
+    @dg.multi_asset(
+        name=step.name,
+        specs=[_spec(step, t) for t in step.outputs],
+        check_specs=[c for t in step.outputs for c in check_specs(t)],
+        pool=POOL,
+    )
+    def _asset(context: dg.AssetExecutionContext,
+               warehouse: JourneysResource) -> Iterator[dg.MaterializeResult
+                                                        | dg.AssetCheckResult]:
+        config = warehouse.load()
+        started = time.monotonic()
+        with warehouse.connect() as con:
+            ctx = warehouse.run_context(context, con)
+            counts = stage(con, ctx, step.name)
+            for table, rows in counts.items():
+                warehouse.reporter(context)(
+                    f"built {table}: {rows} rows in {time.monotonic() - started:.1f}s")
+                yield dg.MaterializeResult(asset_key=table,
+                                           metadata=table_metadata(con, table, rows))
+            # Audit before publish: a failed blocking check stops `published_tables`.
+            for table in counts:
+                yield from check_results(con, table, config, as_of=ctx.as_of)
+
+    return _asset
+
+
+table_assets = [step_asset(step) for step in pipeline_graph().steps]
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=list(pipeline_graph().tables),
+    kinds={"duckdb", "parquet"},
+    pool=POOL,
+    description="Publish the staged tables that passed their checks: every DuckDB table in one "
+    "transaction, then the Parquet exports (`<warehouse>/parquet/<table>/`) by swapping the "
+    "whole folder. A failed check skips this step and leaves the published version untouched.",
+)
+def published_tables(context: dg.AssetExecutionContext,
+                     warehouse: JourneysResource) -> dg.MaterializeResult:
+    with warehouse.connect() as con:
+        tables = publish(con, Path(warehouse.warehouse_dir), pipeline_graph())
+    warehouse.reporter(context)(f"published {len(tables)} tables")
+    return dg.MaterializeResult(metadata={
+        "tables": ", ".join(tables),
+        "parquet": str(Path(warehouse.warehouse_dir) / "parquet"),
+    })
+
+
+all_assets = [ingested_events, *table_assets, published_tables]
