@@ -1,6 +1,6 @@
 """The pipeline config: one YAML file, one typed model, validated at load.
 
-Layer 1, just above `journey_core.contract`: it imports nothing else of the library.
+Layer 1, just above `journey_core.contract`, the only part of the library it imports.
 
 A bad config fails in `load_config` with a message naming the key and the problem, never deep
 inside a run.
@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from journey_core.contract.vocabulary import ALL_SEGMENT
 
 #: Canonical fields a source may map or fix. `email` and `phone` are hashed at ingest.
 CANONICAL_FIELDS = (
@@ -239,8 +241,8 @@ class SegmentDimension(_Model):
     @field_validator("name")
     @classmethod
     def _not_all(cls, value: str) -> str:
-        if value == "all":
-            raise ValueError("`all` is reserved for the whole population")
+        if value == ALL_SEGMENT:
+            raise ValueError(f"`{ALL_SEGMENT}` is reserved for the whole population")
         return value
 
     @model_validator(mode="after")

@@ -266,6 +266,43 @@ class _Builder:
         return event
 
 
+class _WebPages:
+    """The web pages of one visit of one person on one cookie: after a login they carry the
+    customer id, the account and the role."""
+
+    def __init__(self, person: Person, builder: _Builder, visit: Visit, cookie: str,
+                 utm: str | None) -> None:
+        self.person, self.builder, self.visit = person, builder, visit
+        self.cookie, self.utm = cookie, utm
+        self.logged_in = False
+        self.must_login = person.is_customer and (cookie not in person.linked_cookies
+                                                  or not person.email_linked)
+
+    def page(self, event_type: str, page_type: str, gap: Any = CLICK,
+             revenue: float | None = None, path: str = "") -> Event:
+        p, b = self.person, self.builder
+        return b.add(Event(
+            at=b.at(gap, precise=True), source="web", event_type=event_type,
+            touchpoint=f"web/{page_type}", anonymous_id=self.cookie,
+            customer_id=p.customer_id if self.logged_in else None,
+            account_id=p.account_id if self.logged_in else None,
+            email=p.email if event_type == "login" else None,
+            attrs={"page_type": page_type, "revenue": revenue, "utm_campaign": self.utm,
+                   "segment": p.segment, "role": p.role if self.logged_in else None,
+                   "path": path}))
+
+    def login(self, gap: Any = CLICK) -> None:
+        """The login page; the first login of a cookie or of the email links the identity."""
+        p = self.person
+        self.logged_in = True
+        if self.cookie not in p.linked_cookies or not p.email_linked:
+            self.visit.links_identity = True
+            if self.cookie not in p.linked_cookies:
+                p.linked_cookies.append(self.cookie)
+            p.email_linked = True
+        self.page("login", "account", gap, path="/account/login")
+
+
 class Planner:
     """Builds the plan: persons first, then each person's journeys in order."""
 
@@ -632,94 +669,87 @@ class Planner:
         """
         rng = self.rng
         b = _Builder(rng, start)
-        visit = Visit(b.events)
         cookie = cookie or (p.cookies[0] if len(p.cookies) == 1 or rng.random() < 0.65
                             else p.cookies[1])
         if entry == "email" and campaign is None:
             campaign = self.email_campaign(p, start)
-        customer = p.is_customer
-        must_login = customer and (cookie not in p.linked_cookies or not p.email_linked)
-        logged_in = False
-        utm = campaign if entry in ("ad", "email") else None
+        web = _WebPages(p, b, Visit(b.events), cookie,
+                        campaign if entry in ("ad", "email") else None)
+        self._web_entry(web, entry, campaign)
+        if web.must_login and not web.logged_in and (depth in ("bounce", "browse")
+                                                     or rng.random() < 0.4):
+            web.login()
+        if depth == "bounce":
+            for _ in range(rng.randint(0, 1)):
+                web.page("page_view", "category", path=f"/c/{rng.choice(CATEGORIES)}")
+            return web.visit
+        sku = self._web_browse(web, depth)
+        if depth in ("cart", "checkout"):
+            if p.is_customer and not web.logged_in and (web.must_login or depth == "checkout"
+                                                        or rng.random() < 0.5):
+                web.login()
+            web.page("add_to_cart", "product", path=f"/p/{sku}")
+            if rng.random() < 0.3:
+                web.page("page_view", "cart", path="/cart")
+        if depth == "checkout":
+            self._web_checkout(web, outcome, start)
+        return web.visit
 
-        def page(event_type: str, page_type: str, gap: Any = CLICK, revenue: float | None = None,
-                 path: str = "") -> Event:
-            return b.add(Event(
-                at=b.at(gap, precise=True), source="web", event_type=event_type,
-                touchpoint=f"web/{page_type}", anonymous_id=cookie,
-                customer_id=p.customer_id if logged_in else None,
-                account_id=p.account_id if logged_in else None,
-                email=p.email if event_type == "login" else None,
-                attrs={"page_type": page_type, "revenue": revenue, "utm_campaign": utm,
-                       "segment": p.segment, "role": p.role if logged_in else None,
-                       "path": path}))
-
-        def login(gap: Any = CLICK) -> None:
-            nonlocal logged_in
-            logged_in = True
-            if cookie not in p.linked_cookies or not p.email_linked:
-                visit.links_identity = True
-                if cookie not in p.linked_cookies:
-                    p.linked_cookies.append(cookie)
-                p.email_linked = True
-            page("login", "account", gap, path="/account/login")
-
+    def _web_entry(self, web: _WebPages, entry: str, campaign: str | None) -> None:
+        """The first events of a web visit: ad click and landing page, email open and click
+        and landing page, a login, or the home page."""
+        p, b, rng = web.person, web.builder, self.rng
         if entry == "ad":
             assert campaign is not None
             networks, (lo, hi) = AD_CAMPAIGNS[campaign]
             b.add(Event(at=b.at(CLICK, precise=False), source="ads", event_type="ad_click",
-                        touchpoint=f"ads/{campaign}", anonymous_id=cookie,
+                        touchpoint=f"ads/{campaign}", anonymous_id=web.cookie,
                         attrs={"campaign": campaign, "network": rng.choice(networks),
                                "cost_eur": round(rng.uniform(lo, hi), 2)}))
-            page("page_view", "landing", (2, 15), path=f"/lp/{campaign}")
+            web.page("page_view", "landing", (2, 15), path=f"/lp/{campaign}")
         elif entry == "email":
             assert campaign is not None
-            if not customer:
+            if not p.is_customer:
                 raise ValueError("prospects' email clicks never reach the web")
             self._email_event(p, b, "open", campaign)
             self._email_event(p, b, "click", campaign, gap=(10, 900))
-            page("page_view", "landing", (2, 12), path=f"/lp/{campaign}")
+            web.page("page_view", "landing", (2, 12), path=f"/lp/{campaign}")
         elif entry == "login":
-            visit.login_first = True
-            login()
+            web.visit.login_first = True
+            web.login()
         else:
-            page("page_view", "home", path="/")
-        if must_login and not logged_in and (depth in ("bounce", "browse")
-                                             or rng.random() < 0.4):
-            login()
-        if depth == "bounce":
-            for _ in range(rng.randint(0, 1)):
-                page("page_view", "category", path=f"/c/{rng.choice(CATEGORIES)}")
-            return visit
+            web.page("page_view", "home", path="/")
+
+    def _web_browse(self, web: _WebPages, depth: str) -> str:
+        """Category and product pages (few when the person comes back to buy); returns the
+        last product's SKU."""
+        rng = self.rng
         buying = depth == "checkout"  # comes back to buy: few pages before the cart
         if not buying and rng.random() < 0.4:
-            page("page_view", "category", path=f"/c/{rng.choice(CATEGORIES)}")
+            web.page("page_view", "category", path=f"/c/{rng.choice(CATEGORIES)}")
         sku = ""
         for _ in range(weighted(rng, ((1, 85), (2, 15)) if buying else
                                 ((1, 60), (2, 30), (3, 10)))):
             sku = f"SKU-{rng.randint(10000, 99999)}"
-            page("product_view", "product", path=f"/p/{sku}")
+            web.page("product_view", "product", path=f"/p/{sku}")
         if depth == "browse" and rng.random() < 0.08:
-            page("page_view", "help", path="/help/sizes")
-        if depth in ("cart", "checkout"):
-            if customer and not logged_in and (must_login or depth == "checkout"
-                                               or rng.random() < 0.5):
-                login()
-            page("add_to_cart", "product", path=f"/p/{sku}")
-            if rng.random() < 0.3:
-                page("page_view", "cart", path="/cart")
-        if depth == "checkout":
-            assert outcome in ("completed", "abandoned")
-            page("checkout_start", "checkout", path="/checkout")
-            visit.checkout = outcome
-            if outcome == "completed":
-                page("purchase", "checkout", (40, 360), revenue=self._basket(p),
+            web.page("page_view", "help", path="/help/sizes")
+        return sku
+
+    def _web_checkout(self, web: _WebPages, outcome: str | None, start: int) -> None:
+        """Checkout, then the purchase (sometimes a survey) or a help page on payment."""
+        rng = self.rng
+        assert outcome in ("completed", "abandoned")
+        web.page("checkout_start", "checkout", path="/checkout")
+        web.visit.checkout = outcome
+        if outcome == "completed":
+            web.page("purchase", "checkout", (40, 360), revenue=self._basket(web.person),
                      path="/checkout/confirmation")
-                if rng.random() < 0.12:
-                    self._survey(p, b, visit, "web/checkout", named=rng.random() < 0.5)
-            elif rng.random() < (0.5 if self.in_problem_week(start) else 0.15):
-                page("page_view", "help", (20, 240), path="/help/payment")
-        return visit
+            if rng.random() < 0.12:
+                self._survey(web.person, web.builder, web.visit, "web/checkout",
+                             named=rng.random() < 0.5)
+        elif rng.random() < (0.5 if self.in_problem_week(start) else 0.15):
+            web.page("page_view", "help", (20, 240), path="/help/payment")
 
     def _basket(self, p: Person) -> float:
         rng = self.rng

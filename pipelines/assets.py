@@ -161,6 +161,7 @@ def published_tables(context: dg.AssetExecutionContext,
                      warehouse: JourneysResource) -> dg.MaterializeResult:
     with warehouse.connect() as con:
         tables = publish(con, Path(warehouse.warehouse_dir), pipeline_graph())
+    warehouse.forget_run(context.run.run_id)  # the run is over: its context goes
     warehouse.reporter(context)(f"published {len(tables)} tables")
     return dg.MaterializeResult(metadata={
         "tables": ", ".join(tables),

@@ -10,6 +10,7 @@ import os
 import sys
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -54,8 +55,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     rejected_files: dict[str, str] = {}
     for partition in _partitions(args):
         label = f" for partition {partition}" if partition else ""
-        print(f"journeys: running {len(all_assets)} assets{label} for {args.config} into "
-              f"{warehouse}", file=sys.stderr)
+        assets = sum(len(a.keys) for a in all_assets)
+        print(f"journeys: running {assets} assets{label} for {args.config} into {warehouse}",
+              file=sys.stderr)
         result = dg.materialize(
             all_assets, resources={"warehouse": resource}, instance=instance,
             raise_on_error=False, partition_key=partition,
@@ -281,13 +283,7 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="journeys",
-        description="Customer journeys from multichannel touchpoint logs.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_run(sub: Any) -> None:
     run = sub.add_parser(
         "run", help="run the whole pipeline (Dagster materialize of every asset)",
         description="Ingest new files of every source in the config, rebuild every published "
@@ -304,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="rebuild every person, not only those the new files touch")
     run.set_defaults(func=cmd_run)
 
+
+def _add_validate(sub: Any) -> None:
     val = sub.add_parser(
         "validate", help="dry-run a config: read every source file, write nothing",
         description="Check the config, its source folders, and every file as ingest would read "
@@ -313,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("-q", "--quiet", action="store_true", help="list only unreadable files")
     val.set_defaults(func=cmd_validate)
 
+
+def _add_report(sub: Any) -> None:
     rep = sub.add_parser(
         "report", help="write the journey map report (one self-contained HTML file)",
         description="Write the journey map of a warehouse built by `journeys run` as one HTML "
@@ -321,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", help="output file (default DIR/journey_map.html)")
     rep.set_defaults(func=cmd_report)
 
+
+def _add_generate(sub: Any) -> None:
     gen = sub.add_parser("generate", help="generate a deterministic multichannel sample",
                          description="Write source files and ground_truth.json to --out.")
     gen.add_argument("--out", required=True, metavar="DIR")
@@ -331,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=7)
     gen.set_defaults(func=cmd_generate)
 
+
+def _add_forget(sub: Any) -> None:
     fgt = sub.add_parser(
         "forget", help="erase a person from every table and Parquet export (GDPR erasure)",
         description="Delete the person's events and rejected records, remove their identifiers "
@@ -344,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="person_id as in identity_map / events")
     fgt.set_defaults(func=cmd_forget)
 
+
+def _add_rejects(sub: Any) -> None:
     rej = sub.add_parser(
         "rejects", help="summarize rejected records; export them for fixing and replay",
         description="Count rejected records by source, failure type and file, and list files "
@@ -359,9 +365,22 @@ def build_parser() -> argparse.ArgumentParser:
                      help="show what was wrong with each group's first record")
     rej.set_defaults(func=cmd_rejects)
 
+
+def _add_docs(sub: Any) -> None:
     docs = sub.add_parser("docs", help="write the data dictionary from the schema module")
     docs.add_argument("--out", default="docs/tables.md")
     docs.set_defaults(func=cmd_docs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="journeys",
+        description="Customer journeys from multichannel touchpoint logs.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_run, _add_validate, _add_report, _add_generate, _add_forget, _add_rejects,
+                _add_docs):
+        add(sub)
     return parser
 
 

@@ -65,7 +65,7 @@ class JourneysResource(dg.ConfigurableResource):
                 con.close()
 
     def forget_run(self, run_id: str) -> None:
-        """The run re-ingested: its context must be built again (as-of follows the events)."""
+        """Drop the run's context: at ingest (as-of follows the events) and at publish."""
         self._contexts.pop(run_id, None)
 
     def run_context(self, context: dg.AssetExecutionContext,

@@ -31,44 +31,35 @@ exits as (
     where j.exit_touchpoint is not null
 ),
 
-volume as (
-    -- journeys per segment and cell
+cell_rows as (
+    -- a visit of each cell, and each exit at its cell
     select
-        s.dimension,
-        s.segment,
-        c.touchpoint,
-        c.stage,
-        count(*) as journeys
-    from cell_journeys as c
-    inner join rpt_segment_journeys as s on c.journey_id = s.journey_id
-    group by s.dimension, s.segment, c.touchpoint, c.stage
-),
-
-exit_counts as (
-    -- exits per segment and cell
+        journey_id,
+        touchpoint,
+        stage,
+        1 as visited,
+        0 as exited
+    from cell_journeys
+    union all
     select
-        s.dimension,
-        s.segment,
-        x.touchpoint,
-        x.stage,
-        count(*) as exits
-    from exits as x
-    inner join rpt_segment_journeys as s on x.journey_id = s.journey_id
-    group by s.dimension, s.segment, x.touchpoint, x.stage
+        journey_id,
+        touchpoint,
+        stage,
+        0 as visited,
+        1 as exited
+    from exits
 )
 
+-- journeys and exits per segment and cell (an exit's cell is always visited: it is the cell of
+-- the journey's last event)
 select
-    v.dimension,
-    v.segment,
-    v.touchpoint,
-    v.stage,
-    v.journeys,
-    coalesce(x.exits, 0) as exits
-from volume as v
-left join exit_counts as x
-    on
-        v.dimension = x.dimension
-        and v.segment = x.segment
-        and v.touchpoint = x.touchpoint
-        and v.stage is not distinct from x.stage
-order by v.dimension, v.segment, v.touchpoint, v.stage
+    s.dimension,
+    s.segment,
+    c.touchpoint,
+    c.stage,
+    sum(c.visited) as journeys,
+    sum(c.exited) as exits
+from cell_rows as c
+inner join rpt_segment_journeys as s on c.journey_id = s.journey_id
+group by s.dimension, s.segment, c.touchpoint, c.stage
+order by s.dimension, s.segment, c.touchpoint, c.stage

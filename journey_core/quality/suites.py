@@ -48,7 +48,7 @@ from journey_core.contract.vocabulary import (
     REJECT_REASONS,
     SCORE_RANGES,
 )
-from journey_core.warehouse.quoting import ident, qualified
+from journey_core.warehouse.quoting import ident, literal, qualified
 
 #: Failing rows kept per outcome.
 SAMPLE_SIZE = 5
@@ -467,9 +467,9 @@ def _same_keys(con: duckdb.DuckDBPyConnection, table: str, name: str, source: st
     """The published table holds exactly the keys of the ingest table it publishes."""
     cols = ", ".join(ident(c) for c in key)
     mismatched = (
-        f"select {cols}, 'missing from {name}' as problem from "
+        f"select {cols}, {literal('missing from ' + name)} as problem from "
         f"(select {cols} from {source} except select {cols} from {table}) "
-        f"union all select {cols}, 'not in {source_name}' from "
+        f"union all select {cols}, {literal('not in ' + source_name)} from "
         f"(select {cols} from {table} except select {cols} from {source})")
     elements, unexpected, published = _counts(
         con, f"select (select count(*) from {source}), (select count(*) from ({mismatched})), "

@@ -88,6 +88,29 @@ def test_merge_of_two_customer_ids_is_refused_and_listed(tmp_path):
     ]
 
 
+def test_a_refused_link_between_two_non_customer_identifiers_lists_the_weaker(tmp_path):
+    """A link runs from an event's anchor (its strongest identifier) to each other identifier on
+    it. When one joining anonymous_id a1 (c1's) to email h1 (c2's) is refused, the conflict
+    lists h1, the weaker, never the anchor: it stays with c2, the refused person is a1's (c1),
+    and `events` counts every event that carried the refused link (two here)."""
+    con = build_warehouse(tmp_path, [
+        event("e1", at(0), customer_id="c1", anonymous_id="a1"),
+        event("e2", at(10), customer_id="c2", email_hash="h1"),
+        event("e3", at(20), anonymous_id="a1", email_hash="h1"),
+        event("e4", at(30), anonymous_id="a1", email_hash="h1"),
+    ])
+    assert rows(con, CONFLICTS_SQL) == [
+        ("email_hash", "h1", "c2", "c1", "e3", at(20), 2),
+    ]
+    assert rows(con, MAP_SQL) == [
+        ("anonymous_id", "a1", "c1"),
+        ("customer_id", "c1", "c1"),
+        ("customer_id", "c2", "c2"),
+        ("email_hash", "h1", "c2"),
+    ]
+    assert _person_of(con, "e3") == _person_of(con, "e4") == "c1"
+
+
 def test_identifier_stays_with_earlier_person_not_smaller_customer_id(tmp_path):
     """'Earlier' means the first event in (occurred_at, event_id) order, not the smaller id:
     h is seen with c2 first, so it stays with c2 and the link to c1 is refused."""

@@ -59,6 +59,16 @@ def test_survey_attribution_uses_event_order_for_equal_times(tmp_path):
     assert rows(con, SCORES_SQL) == [("(unattributed)", 1, 0, 1), ("web/home", 1, 1, 0)]
 
 
+def test_a_touchpoint_at_the_same_instant_with_a_smaller_id_is_rated(tmp_path):
+    """The other half of the rule: a page view at the answer's very instant whose event_id sorts
+    lower comes before the answer in (occurred_at, event_id) order, so the answer rates it."""
+    con = build_warehouse(tmp_path, [
+        event("a", at(0), customer_id="c1", touchpoint="web/home"),
+        event("b", at(0), customer_id="c1", nps_score=3, **SURVEY),
+    ])
+    assert rows(con, SCORES_SQL) == [("web/home", 1, 0, 1)]
+
+
 def test_nps_csat_ces_formulas_and_counts(tmp_path):
     """NPS = 100 * (answers 9-10 - answers 0-6) / answers; CSAT = 100 * answers 4-5 / answers;
     CES = mean answer; null answers are not counted; the counts and sums are kept."""
