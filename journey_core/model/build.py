@@ -80,8 +80,9 @@ def build_person_step(engine: Engine, ctx: RunContext, step: Step) -> None:
 def build_step(engine: Engine, ctx: RunContext, step: Step) -> dict[str, int]:
     """Write: build one step's tables in `staging`; return their row counts.
 
-    The first person-scoped step of a run makes the run's plan (full or incremental); a
-    `full` context forces a full rebuild."""
+    The run's plan (full or incremental) is made once, right after the identity step (or by
+    the first person-scoped step of a run without it); a `full` context forces a full
+    rebuild."""
     ctx.prepare(engine)
     engine.create_schema(STAGING)
     engine.use(STAGING, "main")
@@ -89,5 +90,7 @@ def build_step(engine: Engine, ctx: RunContext, step: Step) -> dict[str, int]:
         build_person_step(engine, ctx, step)
     else:
         _build_whole(engine, ctx, step)
+    if step.is_identity:
+        ctx.plan(engine)  # the run's plan needs the new identity map, and nothing else new
     return {t: engine.scalar(f"select count(*) from {qualified(STAGING, t)}")
             for t in step.outputs}

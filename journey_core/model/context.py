@@ -64,7 +64,7 @@ class RunContext:
             self._prepared = True
 
     def plan(self, engine: Engine) -> Plan:
-        """The run's incremental plan, made once (by the first person-scoped step)."""
+        """The run's incremental plan, made once (after the identity step)."""
         if self._plan is None:
             self._plan = plan(engine, self.config, self.as_of, partition=self.partition,
                               full=self.full, fingerprint=self.fingerprint,

@@ -20,8 +20,8 @@ settings or SQL models changed (`config_fingerprint`), or when asked.
 
 The run's plan lives in `staging` (`_run`, `_touched`, `_late`) so that every Dagster step of
 one run sees the same one; the touched persons' rows are built in the schema `delta`. The plan
-needs the run's new identity map: it is made by the first person-scoped step, which the table
-graph puts after the identity step.
+needs the run's new identity map: it is made right after the identity step (or, in a run
+without it, by the first person-scoped step, and then it is a full rebuild).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def compute_as_of(engine: Engine, partition: date | None = None) -> datetime:
 
 @dataclass(frozen=True)
 class Plan:
-    """What this run rebuilds, decided once (at its first person table) and kept in staging."""
+    """What this run rebuilds, decided once (after the identity step) and kept in staging."""
 
     mode: str
     as_of: datetime
