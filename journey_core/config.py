@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from journey_core.contract.vocabulary import ALL_SEGMENT
+from journey_core.contract.vocabulary import ALL_SEGMENT, COMPRESSION
 
 #: Canonical fields a source may map or fix. `email` and `phone` are hashed at ingest.
 CANONICAL_FIELDS = (
@@ -338,9 +338,13 @@ class Config(_Model):
         return folder if folder.is_absolute() else self.base_dir / folder
 
     def source_files(self, source: SourceConfig) -> list[Path]:
-        """The source's files, in sorted path order (the order they are loaded in)."""
+        """The source's files, in sorted path order (the order they are loaded in). A CSV or
+        NDJSON source's pattern also matches its files compressed (`.gz`, `.zst`, `.zstd`)."""
         folder = self.landing_folder(source)
-        return sorted(p for p in folder.glob(Path(source.path).name) if p.is_file())
+        pattern = Path(source.path).name
+        patterns = [pattern] + ([pattern + suffix for suffix in COMPRESSION]
+                                if source.format in ("csv", "ndjson") else [])
+        return sorted({p for glob in patterns for p in folder.glob(glob) if p.is_file()})
 
 
 def _format_error(path: Path, error: ValidationError) -> str:

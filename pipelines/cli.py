@@ -225,7 +225,9 @@ def cmd_rejects(args: argparse.Namespace) -> int:
     if groups:
         print(f"  {'source':<14} {'failure type':<22} {'records':>7} {'first':>7}  file")
         for g in groups:
-            print(f"  {g.source:<14} {g.reason:<22} {g.records:>7} {g.first_record:>7}  {g.file}")
+            version = f" (version {g.version})" if g.version > 1 else ""
+            print(f"  {g.source:<14} {g.reason:<22} {g.records:>7} {g.first_record:>7}  "
+                  f"{g.file}{version}")
             if args.verbose:
                 print(f"  {'':<14} {'':<22} {'':>7} {'':>7}  e.g. {g.example}")
         by_type: dict[str, int] = {}

@@ -1,8 +1,10 @@
 -- rejected_events: the records ingest could not load, kept verbatim (personal data redacted)
--- with the file, record number and failure type: the published copy of the quarantine.
+-- with the file, its version, the record number and failure type: the published copy of the
+-- quarantine.
 select
     source,
     file,
+    file_version,
     record_number,
     raw_record,
     reason,

@@ -21,6 +21,9 @@ class Column:
     type: str
     description: str
     nullable: bool = True
+    #: How a warehouse made before this column existed fills it (a SQL expression over the
+    #: table's other columns; `journey_core.warehouse.ensure_tables` applies it).
+    upgrade: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,12 @@ class Table:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def ddl(self, schema: str = "main") -> str:
-        """`create table` statement for this table in `schema`."""
+    def ddl(self, schema: str = "main", name: str | None = None) -> str:
+        """`create table` statement for this table in `schema` (under another `name`)."""
         cols = ",\n  ".join(
             f'"{c.name}" {c.type}' + ("" if c.nullable else " not null") for c in self.columns
         )
-        return f'create table "{schema}"."{self.name}" (\n  {cols}\n)'
+        return f'create table "{schema}"."{name or self.name}" (\n  {cols}\n)'
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,9 @@ class Intermediate:
     person_scoped: bool = False
 
 
-def _c(name: str, type_: str, description: str, nullable: bool = True) -> Column:
-    return Column(name, type_, description, nullable)
+def _c(name: str, type_: str, description: str, nullable: bool = True, *,
+       upgrade: str | None = None) -> Column:
+    return Column(name, type_, description, nullable, upgrade)
 
 
 def _month(name: str, of: str) -> Column:
@@ -104,7 +108,8 @@ INGESTED_EVENTS = Table(
     primary_key=("event_id",),
     columns=(*_CANONICAL_EVENT, _c("file", "varchar", "File the event was loaded from.", False),
              _c("record_number", "bigint", "Line (CSV header = line 1, NDJSON) or row (Parquet, "
-                "from 1) of the record in its file.", False),
+                "from 1) of the record in its file (of the decompressed text for a .gz or .zst "
+                "file).", False),
              _PROPERTIES),
     description="Canonical events as ingested, before identity, stages, sessions and journeys. "
     "Internal; kept across runs so a file is loaded only once.",
@@ -118,6 +123,9 @@ FILE_LEDGER = Table(
     columns=(
         _c("content_hash", "varchar", "sha256 of the file's bytes.", False),
         _c("path", "varchar", "Path of the file when it was loaded.", False),
+        _c("file_version", "bigint", "Which content of this path it was, from 1: a path that "
+           "comes back with new content (a re-export) is its next version.", False,
+           upgrade="row_number() over (partition by path order by loaded_at, content_hash)"),
         _c("source", "varchar", "Source name.", False),
         _c("size_bytes", "bigint", "File size.", False),
         _c("loaded_at", "timestamptz", "When it was loaded.", False),
@@ -133,7 +141,8 @@ FILE_LEDGER = Table(
         _c("problem", "varchar", "Why the file was rejected."),
     ),
     description="The file ledger and per-file reconciliation: read = loaded + rejected + "
-    "duplicates. A file whose content hash is here is skipped by later runs.",
+    "duplicates. A file whose content hash is here is skipped by later runs; a path with new "
+    "content is read again as its next `file_version`. (path, file_version) is unique too.",
     published=False,
 )
 
@@ -162,13 +171,18 @@ EVENTS = Table(
 
 REJECTED_EVENTS = Table(
     name="rejected_events",
-    grain="one row per rejected input record",
-    primary_key=("file", "record_number"),
+    grain="one row per rejected input record of a file version",
+    primary_key=("file", "file_version", "record_number"),
     columns=(
         _c("source", "varchar", "Source name.", False),
         _c("file", "varchar", "File the record came from.", False),
+        _c("file_version", "bigint", "Which version of the file (see file_ledger): a record "
+           "rejected again in a re-exported file has one row per version.", False,
+           # the version of the path whose load wrote the reject (same time: same run)
+           upgrade="greatest(1, (select count(*) from main.file_ledger as l "
+           "where l.path = file and l.loaded_at <= rejected_at))"),
         _c("record_number", "bigint", "Line (CSV: header is line 1; NDJSON) or row (Parquet, "
-           "from 1).", False),
+           "from 1), of the decompressed text for a .gz or .zst file.", False),
         _c("raw_record", "varchar", "The record verbatim (CSV/NDJSON: the line; Parquet: the row "
            "as JSON), except that email addresses and phone numbers are replaced by "
            "`[redacted sha256:<salted hash>]`.", False),

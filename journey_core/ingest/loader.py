@@ -4,6 +4,9 @@ Rules:
 - every record read ends up loaded, rejected (verbatim, with the reason), or counted as a
   duplicate of an event_id already loaded; the ledger row says so per file;
 - a file whose content hash is in the ledger is skipped (the same file is never loaded twice);
+- a path that comes back with new content is that file's next version (`file_version`, from
+  1): all its records are read again, those already loaded count as duplicates, and its
+  rejects are its own (the ledger and the rejects say which version);
 - each file is committed in one transaction with its events, rejects and ledger row (new
   Parquet files of one schema: all of them in one transaction);
 - emails and phone numbers are hashed with a salt here and never stored raw.
@@ -22,7 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from journey_core.config import Config, SourceConfig
-from journey_core.contract.schema import FILE_LEDGER, INGEST_REJECTS, INGESTED_EVENTS
+from journey_core.contract.schema import INGEST_REJECTS, INGESTED_EVENTS
 from journey_core.contract.vocabulary import CONFLICTING_DUPLICATE, FILE_LOADED, FILE_REJECTED
 from journey_core.ingest.columnar import Schema, describe, plan, raw_records
 from journey_core.ingest.mapping import (
@@ -86,20 +89,22 @@ _EVENT_SCHEMA = pa.schema([
     ("properties", pa.string()),
 ])
 _REJECT_SCHEMA = pa.schema([
-    ("source", pa.string()), ("file", pa.string()), ("record_number", pa.int64()),
-    ("raw_record", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
-    ("rejected_at", _TS),
+    ("source", pa.string()), ("file", pa.string()), ("file_version", pa.int64()),
+    ("record_number", pa.int64()), ("raw_record", pa.string()), ("reason", pa.string()),
+    ("detail", pa.string()), ("rejected_at", _TS),
 ])
 
 
-def _ledger_row(con: duckdb.DuckDBPyConnection, result: FileResult, content_hash: str,
-                size: int, loaded_at: datetime, problem: str | None) -> None:
-    con.execute(
-        f"insert into file_ledger ({', '.join(FILE_LEDGER.column_names)}) "
-        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [content_hash, result.path, result.source, size, loaded_at, result.read, result.loaded,
-         result.rejected, result.duplicates, result.forgotten,
-         FILE_REJECTED if problem else FILE_LOADED, problem])
+def _ledger_row(con: duckdb.DuckDBPyConnection, result: FileResult, new: _NewFile,
+                loaded_at: datetime, problem: str | None) -> None:
+    row = {"content_hash": new.content_hash, "path": result.path, "file_version": new.version,
+           "source": result.source, "size_bytes": new.size, "loaded_at": loaded_at,
+           "records_read": result.read, "records_loaded": result.loaded,
+           "records_rejected": result.rejected, "records_duplicate": result.duplicates,
+           "records_forgotten": result.forgotten,
+           "status": FILE_REJECTED if problem else FILE_LOADED, "problem": problem}
+    con.execute(f"insert into file_ledger ({', '.join(row)}) "
+                f"values ({', '.join('?' for _ in row)})", list(row.values()))
 
 
 def _stage_rows(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]], *,
@@ -124,6 +129,8 @@ class _NewFile:
     rel: str
     size: int
     content_hash: str
+    #: 1 + the versions of this path already in the ledger.
+    version: int = 1
 
 
 @dataclass
@@ -294,11 +301,14 @@ def _commit(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[_N
             results[index].loaded = loaded
         columns = ", ".join(INGESTED_EVENTS.column_names)
         con.execute(f"insert into ingested_events select {columns} from _new_events")
+        versions = {f.rel: f.version for f in files}
+        for reject in rejects:
+            reject["file_version"] = versions[reject["file"]]
         con.register("_new_rejects", _arrow(INGEST_REJECTS.column_names, rejects,
                                              _REJECT_SCHEMA))
-        con.execute("insert into ingest_rejects select * from _new_rejects")
+        con.execute("insert into ingest_rejects by name select * from _new_rejects")
         for index, f in enumerate(files):
-            _ledger_row(con, results[index], f.content_hash, f.size, loaded_at, None)
+            _ledger_row(con, results[index], f, loaded_at, None)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -320,7 +330,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, config: Config, source: SourceCo
                             max_future=config.max_future)
     except IngestError as exc:
         result.problem = str(exc)
-        _ledger_row(con, result, new.content_hash, new.size, loaded_at, result.problem)
+        _ledger_row(con, result, new, loaded_at, result.problem)
         return result
     keep = forgotten_filter(con)  # a forgotten person's records stay out; others lose their ids
     events = {i: e for i, v in parsed.events.items() if (e := keep(v)) is not None}
@@ -369,8 +379,10 @@ def ingest(con: duckdb.DuckDBPyConnection, config: Config, *, loaded_at: datetim
             not load_tombstones(con).hashes
         for path in config.source_files(source):
             data = read_file(path)
-            new = _NewFile(path, display_path(config, path), len(data),
-                           hashlib.sha256(data).hexdigest())
+            rel = display_path(config, path)
+            new = _NewFile(path, rel, len(data), hashlib.sha256(data).hexdigest(),
+                           1 + scalar(con, "select count(*) from file_ledger where path = ?",
+                                      [rel]))
             if scalar(con, "select count(*) from file_ledger where content_hash = ?",
                       [new.content_hash]) or any(f.content_hash == new.content_hash
                                                  for f in batch):

@@ -1,5 +1,8 @@
 """Reading source files into raw records: CSV, NDJSON and Parquet, with record numbers.
 
+CSV and NDJSON files may be compressed (`.gz`, `.zst`, `.zstd`, chosen by the name): they are
+read as the text they decompress to, record numbers and raw records included.
+
 A record keeps its raw text verbatim (a CSV record's lines, an NDJSON line, a Parquet row as
 JSON) and its fields, or the reason it could not be parsed. A file that cannot be read at all
 raises IngestError naming the file and the problem.
@@ -8,8 +11,10 @@ raises IngestError naming the file and the problem.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from journey_core.config import SourceConfig
+from journey_core.contract.vocabulary import COMPRESSION
 
 
 class IngestError(RuntimeError):
@@ -118,14 +124,36 @@ def read_file(path: Path) -> bytes:
         raise IngestError(f"{path}: cannot read file: {exc.strerror}") from None
 
 
+def compression(path: Path) -> str | None:
+    """The codec of a compressed file (`gzip`, `zstd`), chosen by its name; None when plain."""
+    return COMPRESSION.get(path.suffix.lower())
+
+
+def decompress(path: Path, data: bytes) -> bytes:
+    """The bytes of a file as written before compression (gzip: every member; zstd: every
+    frame). A corrupt or truncated file raises IngestError."""
+    codec = compression(path)
+    if codec is None or not data:
+        return data
+    try:
+        if codec == "gzip":
+            return gzip.decompress(data)
+        return pa.input_stream(pa.BufferReader(data), compression=codec).read()
+    except (OSError, EOFError, zlib.error, pa.ArrowException) as exc:
+        raise IngestError(f"{path}: corrupt or truncated {codec} file: {exc}") from None
+
+
 def decode(source: SourceConfig, path: Path, data: bytes) -> str | None:
-    """A text file's content (UTF-8, a BOM dropped); None for Parquet."""
+    """A text file's content (decompressed when its name says so; UTF-8, a BOM dropped); None
+    for Parquet."""
     if source.format not in ("csv", "ndjson"):
         return None
+    text = decompress(path, data)
     try:
-        return data.decode("utf-8-sig")
+        return text.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise IngestError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        where = "after decompression, " if text is not data else ""
+        raise IngestError(f"{path}: not UTF-8 text ({where}byte {exc.start})") from None
 
 
 def read_records(source: SourceConfig, path: Path, text: str | None) -> Iterator[RawRecord]:

@@ -3,7 +3,9 @@
 
 Rules:
 - every record ingest cannot load stays in `ingest_rejects` with its failure type, the raw
-  record (emails and phone numbers redacted), its source, file and record number;
+  record (emails and phone numbers redacted), its source, file, file version and record number;
+- a record rejected again in a later version of its file (a re-export) is summarized per
+  version, and exported once: from its newest version;
 - `export_for_replay` writes each source's rejected records in the source's own format (CSV:
   the original file's header line, then the raw lines; NDJSON: the raw lines; Parquet: the rows
   of the raw JSON records, typed like the original file), in a file whose name matches the
@@ -29,12 +31,13 @@ import pyarrow.parquet as pq
 
 from journey_core.config import Config, SourceConfig
 from journey_core.contract.vocabulary import FILE_REJECTED
+from journey_core.ingest.readers import IngestError, decode, read_file
 from journey_core.warehouse import exists
 
 #: Written next to the exported files; never matches a source's `*.csv` / `*.ndjson` pattern.
 MANIFEST = "replay_manifest.tsv"
 MANIFEST_COLUMNS = ("replay_file", "replay_record", "source", "landing_folder", "original_file",
-                    "original_record", "reason", "detail")
+                    "original_record", "reason", "detail", "original_version")
 
 
 class RejectsError(RuntimeError):
@@ -43,7 +46,7 @@ class RejectsError(RuntimeError):
 
 @dataclass(frozen=True)
 class RejectGroup:
-    """Rejected records of one source, failure type and file."""
+    """Rejected records of one source, failure type and file version."""
 
     source: str
     reason: str
@@ -52,6 +55,8 @@ class RejectGroup:
     first_record: int
     #: The detail of the group's first record (what exactly was wrong).
     example: str
+    #: Which version of the file (see `file_ledger.file_version`).
+    version: int = 1
 
 
 def _check_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -60,16 +65,17 @@ def _check_table(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def summarize(con: duckdb.DuckDBPyConnection, source: str | None = None) -> list[RejectGroup]:
-    """Rejected records counted by source, failure type and file (optionally of one source)."""
+    """Rejected records counted by source, failure type and file version (optionally of one
+    source)."""
     _check_table(con)
     rows = con.execute(
         """
         select source, reason, file, count(*) as records, min(record_number),
-               arg_min(detail, record_number)
+               arg_min(detail, record_number), file_version
         from main.ingest_rejects
         where $source is null or source = $source
-        group by source, reason, file
-        order by source, reason, file
+        group by source, reason, file, file_version
+        order by source, reason, file, file_version
         """, {"source": source}).fetchall()
     return [RejectGroup(*row) for row in rows]
 
@@ -125,9 +131,12 @@ def export_for_replay(con: duckdb.DuckDBPyConnection, config: Config, out_dir: P
     tag = "replay-" + (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     rows = con.execute(
         """
-        select source, file, record_number, raw_record, reason, detail
+        select source, file, record_number, raw_record, reason, detail, file_version
         from main.ingest_rejects
         where $source is null or source = $source
+        -- the same record rejected again in a later version of its file: once, the newest
+        qualify row_number() over (partition by source, file, record_number, raw_record
+                                   order by file_version desc) = 1
         order by source, file, record_number
         """, {"source": source}).fetchall()
     by_source: dict[str, list[tuple[Any, ...]]] = {}
@@ -152,7 +161,8 @@ def export_for_replay(con: duckdb.DuckDBPyConnection, config: Config, out_dir: P
             written.append(path)
             folder = config.landing_folder(spec)
             manifest += [[path.relative_to(out_dir).as_posix(), number, name, folder.as_posix(),
-                          r[1], r[2], r[4], r[5]] for number, r in zip(numbers, group, strict=True)]
+                          r[1], r[2], r[4], r[5], r[6]]
+                         for number, r in zip(numbers, group, strict=True)]
     if written:
         with (out_dir / MANIFEST).open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
@@ -182,13 +192,16 @@ def _groups(config: Config, source: SourceConfig,
 def _file_key(config: Config, source: SourceConfig, file: str) -> Any:
     original = _original(config, file)
     if source.format == "csv":
-        try:
-            with original.open(encoding="utf-8-sig", newline="") as handle:
-                return handle.readline().rstrip("\r\n")
-        except OSError:
+        if not original.is_file():
             raise RejectsError(
                 f"{original}: the original file is gone, and its header line is needed to "
-                f"replay its rejected records (source {source.name!r})") from None
+                f"replay its rejected records (source {source.name!r})")
+        try:  # read as ingest reads it (a compressed file decompressed)
+            text = decode(source, original, read_file(original)) or ""
+        except IngestError as exc:
+            raise RejectsError(f"{exc}: its header line is needed to replay its rejected "
+                               f"records (source {source.name!r})") from None
+        return text.split("\n", 1)[0].rstrip("\r")
     if source.format == "parquet":
         try:
             return pq.read_schema(original)

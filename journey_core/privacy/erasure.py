@@ -146,8 +146,9 @@ def _is_text(type_: str) -> bool:
 
 
 def _rebalance_ledger(con: duckdb.DuckDBPyConnection) -> None:
-    """Records erased from a file's loaded events or rejects now count as forgotten, so the
-    ledger still reconciles: read = loaded + rejected + duplicates + forgotten."""
+    """Records erased from a file version's loaded events or rejects now count as forgotten,
+    so the ledger still reconciles: read = loaded + rejected + duplicates + forgotten. (A
+    version's events are those of its path loaded at its load time.)"""
     con.execute("""
         update main.file_ledger as l set
             records_forgotten = l.records_forgotten
@@ -155,12 +156,14 @@ def _rebalance_ledger(con: duckdb.DuckDBPyConnection) -> None:
             records_loaded = n.loaded,
             records_rejected = n.rejected
         from (
-            select f.path,
-                (select count(*) from main.ingested_events e where e.file = f.path) as loaded,
-                (select count(*) from main.ingest_rejects r where r.file = f.path) as rejected
+            select f.content_hash,
+                (select count(*) from main.ingested_events e
+                 where e.file = f.path and e.ingested_at = f.loaded_at) as loaded,
+                (select count(*) from main.ingest_rejects r
+                 where r.file = f.path and r.file_version = f.file_version) as rejected
             from main.file_ledger as f where f.status = $loaded
         ) as n
-        where l.path = n.path and l.status = $loaded
+        where l.content_hash = n.content_hash
           and (l.records_loaded <> n.loaded or l.records_rejected <> n.rejected)
     """, {"loaded": FILE_LOADED})
 

@@ -398,8 +398,9 @@ def _sql_outcomes(con: duckdb.DuckDBPyConnection, spec: Table, schema: str,
         source = PUBLISHED_COPIES[spec.name]
         outcomes.append(_same_keys(con, table, spec.name, qualified(INGEST_SCHEMA, source),
                                    source, spec.primary_key))
-    if spec.name == "file_ledger":
-        outcomes += _ledger_reconciles(con, table)
+    if spec.name == "file_ledger":  # one row per version of a path, too
+        outcomes += [_unique_key(con, table, ("path", "file_version")),
+                     *_ledger_reconciles(con, table)]
     return outcomes
 
 

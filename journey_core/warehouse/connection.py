@@ -44,12 +44,48 @@ def apply_settings(con: duckdb.DuckDBPyConnection, config: Config) -> None:
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, names: list[str] | None = None) -> None:
-    """Create the named tables (default: all) with their contract schema when missing."""
+    """Create the named tables (default: all) with their contract schema when missing, and
+    upgrade those of an older warehouse that lack a column (`upgrade_table`)."""
     existing = {row[0] for row in con.execute(
-        "select table_name from duckdb_tables() where schema_name = 'main'").fetchall()}
+        "select table_name from duckdb_tables() where schema_name = 'main' "
+        "and database_name = current_database()").fetchall()}
     for name in names or list(TABLES):
         if name not in existing:
             con.execute(TABLES[name].ddl("main"))
+        else:
+            upgrade_table(con, name)
+
+
+def upgrade_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """A table made before a column of its contract existed is rebuilt in the contract's
+    column order, the new columns filled by their `upgrade` expression, in one transaction.
+    False when the table already has every column."""
+    spec = TABLES[name]
+    have = {row[0] for row in con.execute(
+        "select column_name from duckdb_columns() where schema_name = 'main' "
+        "and table_name = ? and database_name = current_database()", [name]).fetchall()}
+    missing = [c for c in spec.columns if c.name not in have]
+    if not missing:
+        return False
+    unfillable = [c.name for c in missing if c.upgrade is None and not c.nullable]
+    if unfillable:
+        raise RuntimeError(f"main.{name} lacks column(s) {unfillable} and has no way to fill "
+                           "them: rebuild the warehouse")
+    fills = ", ".join(ident(c.name) if c.name in have else
+                      f"{c.upgrade or 'null'} as {ident(c.name)}" for c in spec.columns)
+    old, temp = qualified("main", name), f"_upgrade_{name}"
+    new = qualified("main", temp)
+    con.execute("begin transaction")
+    try:
+        con.execute(spec.ddl("main", temp))
+        con.execute(f"insert into {new} select {fills} from {old}")
+        con.execute(f"drop table {old}")
+        con.execute(f"alter table {new} rename to {ident(name)}")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return True
 
 
 def exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:

@@ -152,7 +152,7 @@ def test_every_rule_gives_the_same_events_rejects_and_ledger(tmp_path):
     assert _plan(con, mapper, tmp_path / "shop" / "a.parquet") is not None
     (f,) = files
     assert (f.read, f.duplicates) == (len(ROWS), 1)
-    reasons = sorted(r[4] for r in by_record["ingest_rejects"])
+    reasons = sorted(r[5] for r in by_record["ingest_rejects"])  # reason
     assert reasons == sorted(["bad_value", "out_of_range", "bad_value", "too_far_in_future",
                               "bad_timestamp", "missing_identifier", "missing_field",
                               "conflicting_duplicate", "missing_field"])
@@ -169,7 +169,7 @@ def test_a_repeat_in_a_later_file_is_a_duplicate_or_a_conflict_on_both_paths(tmp
     by_record, columnar, files = _both(tmp_path, _config(tmp_path))
     _assert_same(by_record, columnar)
     assert [f.duplicates for f in files] == [0, 7]
-    assert [r[4] for r in by_record["ingest_rejects"]] == ["conflicting_duplicate"]
+    assert [r[5] for r in by_record["ingest_rejects"]] == ["conflicting_duplicate"]
 
 
 def test_naive_timestamps_of_a_utc_source(tmp_path):

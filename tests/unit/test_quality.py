@@ -364,13 +364,16 @@ def test_published_events_are_the_ingested_events(con: duckdb.DuckDBPyConnection
 
 
 def test_published_rejects_are_the_ingest_rejects(con: duckdb.DuckDBPyConnection) -> None:
-    """rejected_events (staging) holds exactly the (file, record_number) of ingest_rejects."""
+    """rejected_events (staging) holds exactly the (file, file_version, record_number) of
+    ingest_rejects; the same record rejected in two versions of its file is two keys."""
     put(con, "ingest_rejects", {"file": "f", "record_number": 1},
-        {"file": "f", "record_number": 2})
-    put(con, "rejected_events", {"file": "f", "record_number": 1})
+        {"file": "f", "record_number": 2}, {"file": "f", "file_version": 2, "record_number": 1})
+    put(con, "rejected_events", {"file": "f", "record_number": 1},
+        {"file": "f", "file_version": 2, "record_number": 1})
     assert failed(check(con, "rejected_events")) == {
-        ("expect_rejected_events_to_reconcile_with_ingest_rejects", "file, record_number"):
-            (2, 1, [{"file": "f", "record_number": 2,
+        ("expect_rejected_events_to_reconcile_with_ingest_rejects",
+         "file, file_version, record_number"):
+            (3, 1, [{"file": "f", "file_version": 1, "record_number": 2,
                      "problem": "missing from rejected_events"}])}
 
 
@@ -410,7 +413,7 @@ def test_advisory_rules_never_block(con: duckdb.DuckDBPyConnection) -> None:
             (1, 1, [{"event_id": "e1", "ingested_at": iso(at(0)), "occurred_at": iso(at(60))}])}
     assert [o.blocking for o in events.failures + rejects.failures] == [False, False]
     assert failed(rejects) == {("expect_column_values_to_be_in_set", "reason"):
-                               (1, 1, [{"file": "f", "record_number": 2,
+                               (1, 1, [{"file": "f", "file_version": 1, "record_number": 2,
                                         "reason": "gremlins"}])}
 
 
