@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from journey_core.config import ConfigError, load_config
-from journey_core.contract.schema import PUBLISHED
+from journey_core.contract.schema import INGESTED_EVENTS, PUBLISHED
 from journey_core.ingest import IngestError
 from journey_core.model import ModelError
 from journey_core.ops import PipelineError, check_paths
@@ -88,13 +88,22 @@ def _partitions(args: argparse.Namespace) -> list[str | None]:
     return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
+#: What a failed ingest check did, and what to do (see the ingest asset).
+INGEST_UNDONE = ("this run's ingest was undone, so its files are new again: fix the cause (the "
+                 "check's metadata, `journeys run -v`) and run again")
+
+
 def _failure_reason(result: object) -> str:
     """One line: the failed blocking check (nothing was published), else the failed step."""
     for evaluation in result.get_asset_check_evaluations():  # type: ignore[attr-defined]
         if not evaluation.passed and evaluation.severity.value == "ERROR":
             failed = ", ".join(k for k in evaluation.metadata if "[" in k) or "see its metadata"
-            return (f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} "
-                    f"failed: {failed}; nothing was published, the previous tables stand")
+            asset = evaluation.asset_key.to_user_string()
+            then = (INGEST_UNDONE if asset == INGESTED_EVENTS.name else
+                    "fix the cause and run again: the files loaded stay loaded and are built "
+                    "then")
+            return (f"check {evaluation.check_name} on {asset} failed: {failed}; nothing was "
+                    f"published, the previous tables stand; {then}")
     for event in result.get_step_failure_events():  # type: ignore[attr-defined]
         error = event.event_specific_data.error
         while error is not None and error.cause is not None:  # Dagster wraps the real error

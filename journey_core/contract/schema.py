@@ -557,6 +557,25 @@ PIPELINE_STATE = Table(
     published=False,
 )
 
+#: Where BI tools read the Parquet exports: `<warehouse>/parquet/<table>/`, a symbolic link
+#: to one complete version, `<warehouse>/.parquet.versions/<version>/<table>/`.
+EXPORTS_LINK, EXPORT_VERSIONS = "parquet", ".parquet.versions"
+
+PUBLISHED_EXPORTS = Table(
+    name="published_exports",
+    grain="one row: the Parquet export version of the published tables",
+    primary_key=("version",),
+    columns=(
+        _c("version", "bigint", f"The folder `{EXPORT_VERSIONS}/<version>/` holding every "
+           f"table's export; `{EXPORTS_LINK}/` points at it.", False),
+        _c("published_at", "timestamptz", "When it was committed.", False),
+    ),
+    description="Written in the publish transaction, so the exports that belong to the "
+    "published tables are known even when a publish is killed before it moves the "
+    f"`{EXPORTS_LINK}` link (the next run moves it). Internal; not exported.",
+    published=False,
+)
+
 PROCESSED_FILES = Table(
     name="processed_files",
     grain="one row per file content whose events are in the published tables",
@@ -594,7 +613,7 @@ LATE_EVENTS = Table(
 )
 
 INTERNAL: tuple[Table, ...] = (INGESTED_EVENTS, INGEST_REJECTS, FILE_LEDGER, FORGOTTEN_IDENTIFIERS,
-                               PIPELINE_STATE, PROCESSED_FILES, LATE_EVENTS)
+                               PIPELINE_STATE, PUBLISHED_EXPORTS, PROCESSED_FILES, LATE_EVENTS)
 TABLES: dict[str, Table] = {t.name: t for t in (*PUBLISHED, *INTERNAL)}
 
 #: The tables of the `stg_`/`int_` models, built in staging on the way to the published ones.

@@ -7,7 +7,7 @@ with its ledger row, and `validate` is the dry run of all of it.
 Layer 4: imports `contract`, `config`, `warehouse` and `privacy`.
 """
 
-from journey_core.ingest.loader import FileResult, IngestSummary, ingest
+from journey_core.ingest.loader import FileResult, IngestSummary, ingest, undo
 from journey_core.ingest.readers import IngestError
 
-__all__ = ["FileResult", "IngestError", "IngestSummary", "ingest"]
+__all__ = ["FileResult", "IngestError", "IngestSummary", "ingest", "undo"]

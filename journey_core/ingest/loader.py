@@ -64,9 +64,37 @@ class FileResult:
 @dataclass
 class IngestSummary:
     files: list[FileResult] = field(default_factory=list)
+    #: The load time of this ingest: `ingested_at`, `rejected_at` and the ledger's `loaded_at`
+    #: of every row it wrote (what `undo` removes).
+    loaded_at: datetime | None = None
 
     def total(self, attr: str) -> int:
         return sum(getattr(f, attr) for f in self.files if not f.skipped)
+
+    @property
+    def new_files(self) -> list[FileResult]:
+        return [f for f in self.files if not f.skipped]
+
+
+def undo(con: duckdb.DuckDBPyConnection, summary: IngestSummary) -> int:
+    """Remove everything one ingest wrote (its events, rejects and ledger rows), in one
+    transaction, as if it had never run: its files are new again to the next run. Returns the
+    ledger rows removed. For an ingest whose blocking checks failed, so that what it loaded
+    cannot fail every later run too."""
+    if summary.loaded_at is None:
+        return 0
+    con.execute("begin transaction")
+    try:
+        for table, column in (("ingested_events", "ingested_at"),
+                              ("ingest_rejects", "rejected_at"), ("file_ledger", "loaded_at")):
+            removed = scalar(con, f"select count(*) from main.{table} where {column} = ?",
+                             [summary.loaded_at])
+            con.execute(f"delete from main.{table} where {column} = ?", [summary.loaded_at])
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return removed
 
 
 def hash_salt(config: Config) -> str:
@@ -363,7 +391,7 @@ def ingest(con: duckdb.DuckDBPyConnection, config: Config, *, loaded_at: datetim
     ensure_tables(con, ["ingested_events", "ingest_rejects", "file_ledger"])
     loaded_at = loaded_at or datetime.now(UTC)
     salt = hash_salt(config)
-    summary = IngestSummary()
+    summary = IngestSummary(loaded_at=loaded_at)
 
     def done(result: FileResult) -> None:
         summary.files.append(result)

@@ -22,6 +22,7 @@ from journey_core.privacy.erasure import (
     published_is_stale,
 )
 from journey_core.privacy.tombstones import ensure_tombstone_table
+from journey_core.publish.parquet import prune
 from journey_core.warehouse import ensure_tables
 
 __all__ = ["ForgetResult", "forget_person"]
@@ -44,6 +45,7 @@ def forget_person(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir:
     result, identifiers = erase_person(con, person_id, where=warehouse_dir,
                                        forgotten_at=forgotten_at)
     rebuild(con, config, warehouse_dir, full=True, progress=progress)
+    prune(warehouse_dir, keep_previous=False)  # the export version from before goes too
     residue = find_residue(con, warehouse_dir, person_id, identifiers)
     if residue:
         raise PrivacyError(f"person {person_id!r} is still named in: {', '.join(residue)}")

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from journey_core.contract.schema import FORGOTTEN_IDENTIFIERS
+from journey_core.contract.schema import EXPORT_VERSIONS, EXPORTS_LINK, FORGOTTEN_IDENTIFIERS
 from journey_core.contract.vocabulary import FILE_LOADED, IDENTIFIER_TYPES
 from journey_core.privacy.salt import PrivacyError
 from journey_core.privacy.tombstones import (
@@ -262,15 +262,13 @@ def find_residue(con: duckdb.DuckDBPyConnection, warehouse_dir: Path, person_id:
     found = []
     try:
         relations = [(f"{s}.{t}", qualified(s, t), c) for s, t, c in _base_tables(con)]
-        parquet = Path(warehouse_dir) / "parquet"
-        for folder in sorted(p for p in parquet.iterdir() if p.is_dir()) \
-                if parquet.is_dir() else []:
+        for label, folder in _export_folders(Path(warehouse_dir)):
             if any(folder.rglob("*.parquet")):
                 glob = literal(folder / "**" / "*.parquet")
                 relation = f"read_parquet({glob}, hive_partitioning = false)"
                 cols = {r[0]: r[1] for r in con.execute(f"describe select * from {relation}")
                         .fetchall()}
-                relations.append((f"parquet/{folder.name}", relation, cols))
+                relations.append((label, relation, cols))
         for label, relation, columns in relations:
             for column, type_ in columns.items():
                 if not _is_text(type_):
@@ -287,6 +285,18 @@ def find_residue(con: duckdb.DuckDBPyConnection, warehouse_dir: Path, person_id:
     finally:
         con.unregister("_forget_ids")
     return found
+
+
+def _export_folders(warehouse_dir: Path) -> list[tuple[str, Path]]:
+    """Every table folder of every Parquet export version on disk (and of a `parquet` folder
+    from before versions), with its label."""
+    roots = [(EXPORTS_LINK, warehouse_dir / EXPORTS_LINK)] \
+        if not (warehouse_dir / EXPORTS_LINK).is_symlink() else []
+    versions = warehouse_dir / EXPORT_VERSIONS
+    roots += [(f"{EXPORT_VERSIONS}/{v.name}", v) for v in sorted(versions.iterdir())] \
+        if versions.is_dir() else []
+    return [(f"{label}/{table.name}", table) for label, root in roots if root.is_dir()
+            for table in sorted(root.iterdir()) if table.is_dir()]
 
 
 def compact_warehouse(warehouse_dir: str | Path) -> Path:

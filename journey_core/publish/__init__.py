@@ -1,5 +1,6 @@
 """Publishing: the staged tables replace the published ones in one DuckDB transaction
-(`tables`), and the Parquet exports are swapped in as a whole folder (`parquet`).
+(`tables`), and the Parquet exports switch to their new version as one set, by moving the
+`parquet` link (`parquet`).
 
 Layer 6: imports `contract`, `warehouse` and `model`.
 """

@@ -1,5 +1,11 @@
-"""The Parquet exports: one folder per published table under `<warehouse>/parquet/`, written
-beside the published ones (`.parquet.next/`) and swapped in with two renames.
+"""The Parquet exports: `<warehouse>/parquet/` is a symbolic link to one complete version of
+every published table's export, `<warehouse>/.parquet.versions/<version>/<table>/`.
+
+A publish writes the next version beside the published one (tables it did not rebuild are
+hard links to the previous files, which are never rewritten), commits the version's number
+with the DuckDB tables (`published_exports`), and then moves the link with one atomic rename.
+A reader, or a kill at any moment, sees every table old or every table new. The version before
+the published one stays until the next publish, for readers still reading it; the others go.
 """
 
 from __future__ import annotations
@@ -7,15 +13,18 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from journey_core.contract.schema import TABLES
+from journey_core.contract.schema import EXPORT_VERSIONS, EXPORTS_LINK, TABLES
 from journey_core.warehouse.quoting import columns, ident, literal
 
 #: Target size of one Parquet file: large enough for BI engines, small enough to split work.
 PARQUET_FILE_BYTES = "256MB"
+#: The link being made, renamed over `parquet` to switch versions.
+_NEXT_LINK = ".parquet.link"
 
 
 def fault_point(name: str) -> None:
@@ -25,12 +34,6 @@ def fault_point(name: str) -> None:
         return
     Path(os.environ["JOURNEYS_FAULT_MARKER"]).write_text(name)
     time.sleep(300)
-
-
-def folders(warehouse_dir: Path) -> tuple[Path, Path, Path]:
-    """The published exports, the next version being written, the version being replaced."""
-    return (warehouse_dir / "parquet", warehouse_dir / ".parquet.next",
-            warehouse_dir / ".parquet.previous")
 
 
 def export_table(con: duckdb.DuckDBPyConnection, source: str, table: str,
@@ -57,35 +60,100 @@ def export_table(con: duckdb.DuckDBPyConnection, source: str, table: str,
                     [] if month is None else [month])
 
 
-def recover(warehouse_dir: Path) -> None:
-    """Finish or undo a publish that was killed while swapping Parquet folders."""
-    current, nxt, previous = folders(warehouse_dir)
-    if not current.exists() and previous.exists():
-        previous.rename(current)  # killed between the two renames: the old version is whole
-    shutil.rmtree(previous, ignore_errors=True)
-    shutil.rmtree(nxt, ignore_errors=True)
+def link(warehouse_dir: Path) -> Path:
+    """Where readers find the exports: `<warehouse>/parquet`."""
+    return warehouse_dir / EXPORTS_LINK
+
+
+def version_folder(warehouse_dir: Path, version: int) -> Path:
+    return warehouse_dir / EXPORT_VERSIONS / str(version)
+
+
+def versions(warehouse_dir: Path) -> list[int]:
+    """The export versions on disk, oldest first."""
+    folder = warehouse_dir / EXPORT_VERSIONS
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) \
+        if folder.is_dir() else []
+
+
+def current(warehouse_dir: Path) -> int | None:
+    """The version `parquet` points at (None: no link yet, or a folder of older releases)."""
+    path = link(warehouse_dir)
+    if not path.is_symlink():
+        return None
+    name = Path(os.readlink(path)).name
+    return int(name) if name.isdigit() else None
+
+
+def committed(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The version committed with the published tables."""
+    rows = con.execute("select max(version) from main.published_exports").fetchall()
+    return rows[0][0] if rows else None
+
+
+def switch(warehouse_dir: Path, version: int) -> None:
+    """Point `parquet` at `version` with one rename (a new link replaces the old atomically).
+    A `parquet` folder of a release before versions becomes version 0 first."""
+    path, new = link(warehouse_dir), warehouse_dir / _NEXT_LINK
+    new.unlink(missing_ok=True)
+    os.symlink(Path(EXPORT_VERSIONS) / str(version), new, target_is_directory=True)
+    if path.is_dir() and not path.is_symlink():  # once per warehouse; `recover` finishes it
+        path.rename(version_folder(warehouse_dir, 0))
+    fault_point("switch")
+    os.replace(new, path)
+
+
+def prune(warehouse_dir: Path, *, keep_previous: bool = True) -> None:
+    """Remove the versions no run or reader needs: all but the published one and (for readers
+    still on it, unless `keep_previous` is False) the one before."""
+    now = current(warehouse_dir)  # None: nothing published yet, every version is partial
+    older = [v for v in versions(warehouse_dir) if now is not None and v < now]
+    keep = {now, *(older[-1:] if keep_previous else [])}
+    for version in versions(warehouse_dir):
+        if version not in keep:
+            shutil.rmtree(version_folder(warehouse_dir, version), ignore_errors=True)
+    (warehouse_dir / _NEXT_LINK).unlink(missing_ok=True)
+
+
+def recover(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> None:
+    """Finish a publish killed after its commit (point the link at the committed version), and
+    remove what a publish killed before its commit left (a partial version)."""
+    version = committed(con)
+    if version is not None and current(warehouse_dir) != version \
+            and version_folder(warehouse_dir, version).is_dir():
+        switch(warehouse_dir, version)
+    elif not link(warehouse_dir).exists() and versions(warehouse_dir):
+        switch(warehouse_dir, versions(warehouse_dir)[-1])  # killed mid-migration
+    prune(warehouse_dir)
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """A table's unchanged export in the next version: hard links (files are never rewritten),
+    copies where the file system has none."""
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+    shutil.copytree(source, target, copy_function=link_or_copy)
 
 
 def write_next(con: duckdb.DuckDBPyConnection, warehouse_dir: Path, published: tuple[str, ...],
-               staged: list[str]) -> None:
-    """The next version of every export beside the published one: the staged tables from
-    their new `main` tables, the others copied."""
-    current, nxt, _ = folders(warehouse_dir)
-    nxt.mkdir(parents=True)
+               staged: list[str]) -> int:
+    """Inside the publish transaction: the next version of every export beside the published
+    one (the staged tables from their new `main` tables, the others linked), and its number
+    in `published_exports`. Returns the version."""
+    old = link(warehouse_dir)
+    version = max([*versions(warehouse_dir), current(warehouse_dir) or 0]) + 1
+    folder = version_folder(warehouse_dir, version)
+    folder.mkdir(parents=True)
     for table in published:
         if table in staged:
-            export_table(con, f"main.{ident(table)}", table, nxt / table)
+            export_table(con, f"main.{ident(table)}", table, folder / table)
             fault_point("export")
-        elif (current / table).exists():
-            shutil.copytree(current / table, nxt / table)
-
-
-def swap(warehouse_dir: Path) -> None:
-    """After the commit: the next version replaces the published one, by two renames
-    (`recover` finishes a swap killed in between)."""
-    current, nxt, previous = folders(warehouse_dir)
-    if current.exists():
-        current.rename(previous)
-    fault_point("swap")
-    nxt.rename(current)
-    shutil.rmtree(previous, ignore_errors=True)
+        elif (old / table).is_dir():
+            _link_tree(old / table, folder / table)
+    con.execute("delete from main.published_exports")
+    con.execute("insert into main.published_exports values (?, ?)",
+                [version, datetime.now(UTC)])
+    return version

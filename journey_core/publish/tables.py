@@ -3,7 +3,8 @@
 Tables not staged in this run keep their published version and Parquet files. A table rebuilt
 whole replaces the published one by a rename (`journey_core.model.build.STAGED_PREFIX`); an
 incremental run replaces only the touched persons' rows of the person tables. The new Parquet
-files are written from the new tables inside the transaction, before it commits. The watermark
+version is written from the new tables inside the transaction, its number committed with them,
+and `parquet/` switched to it after the commit (`journey_core.publish.parquet`). The watermark
 (`pipeline_state`, `processed_files`, `late_events`) is written in the same transaction when
 every table was staged; a partial publish clears it instead, so the next run rebuilds
 everything.
@@ -11,14 +12,14 @@ everything.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import duckdb
 
 from journey_core.model import STAGED_PREFIX, DuckDBEngine, TableGraph, incremental, staged_name
 from journey_core.model.incremental import DELTA, STAGING, Plan
-from journey_core.publish.parquet import fault_point, folders, recover, swap, write_next
+from journey_core.publish.parquet import fault_point, prune, recover, switch, write_next
+from journey_core.warehouse import ensure_tables
 from journey_core.warehouse.quoting import ident, qualified
 
 
@@ -56,9 +57,10 @@ def _replace_tables(engine: DuckDBEngine, graph: TableGraph, tables: list[str],
 def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path,
             graph: TableGraph) -> list[str]:
     """Publish every staged table at once: DuckDB tables in one transaction, then the Parquet
-    exports by swapping the whole `parquet/` folder. A failure or a kill at any point leaves
-    readers the old version or the new one of everything, never a mix."""
-    recover(warehouse_dir)
+    exports by moving the `parquet` link to their new version. A failure or a kill at any
+    point leaves readers the old version or the new one of everything, never a mix."""
+    ensure_tables(con, ["published_exports"])
+    recover(con, warehouse_dir)
     tables = staged_tables(con, graph)
     if not tables:
         return []
@@ -68,12 +70,13 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path,
     con.execute("begin transaction")
     try:
         _replace_tables(engine, graph, tables, run)
-        write_next(con, warehouse_dir, graph.tables, tables)
+        version = write_next(con, warehouse_dir, graph.tables, tables)
         fault_point("commit")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
-        shutil.rmtree(folders(warehouse_dir)[1], ignore_errors=True)
+        prune(warehouse_dir)  # the version being written goes
         raise
-    swap(warehouse_dir)
+    switch(warehouse_dir, version)
+    prune(warehouse_dir)
     return tables

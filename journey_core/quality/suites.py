@@ -63,7 +63,8 @@ STATUS_VALUES: dict[str, tuple[str, ...]] = {
 PUBLISHED_COPIES = {"events": "ingested_events", "rejected_events": "ingest_rejects"}
 FLAG_COLUMNS = ("is_completed", "is_abandoned", "is_pending")
 #: Counters that start at 1; every other bigint column counts something and starts at 0.
-ONE_BASED = ("record_number", "event_index", "transition_index", "event_count", "session_count")
+ONE_BASED = ("record_number", "file_version", "event_index", "transition_index", "event_count",
+             "session_count")
 #: Timestamps that are not event times: wall-clock load times, as-of, and future deadlines.
 NOT_EVENT_TIMES = ("ingested_at", "loaded_at", "rejected_at", "as_of", "deadline")
 #: (later, earlier) column pairs: a row's `later` is never before its `earlier`.

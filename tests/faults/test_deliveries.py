@@ -12,11 +12,20 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
 
 from journey_core.config import load_config
 from journey_core.ingest.validate import dry_run
 from journey_core.warehouse import connect, ensure_tables
-from tests.faults.test_faults import HEADER, assert_reconciled, fate, journeys_run, project
+from tests.faults.test_faults import (
+    HEADER,
+    assert_reconciled,
+    cli_run,
+    fate,
+    project,
+    run,
+)
 
 GOOD = "4,2026-09-01T10:01:00Z,c1,web,page_view,\n"
 MALFORMED = "3,2026-09-01T10:00:00Z,c1,web,page_view,,EXTRA\n"
@@ -24,8 +33,7 @@ MALFORMED = "3,2026-09-01T10:00:00Z,c1,web,page_view,,EXTRA\n"
 
 def _run(cfg: Path, wh: Path) -> None:
     """`journeys run` to success (the real command, with its blocking checks)."""
-    result = journeys_run("run", "--config", str(cfg), "--warehouse", str(wh))
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert cli_run(cfg, wh) == 0
 
 
 def _open(wh: Path) -> duckdb.DuckDBPyConnection:
@@ -141,7 +149,8 @@ def test_compressed_files_load_as_if_plain(tmp_path: Path) -> None:
     con.close()
 
 
-def test_corrupt_and_truncated_compressed_files_are_rejected_whole(tmp_path: Path) -> None:
+def test_corrupt_and_truncated_compressed_files_are_rejected_whole(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A gzip file cut short and a zstd file that is not zstd are rejected whole, each with
     its problem in the ledger; the run goes on and publishes the other files. `journeys
     validate` reads the same files the same way."""
@@ -151,9 +160,9 @@ def test_corrupt_and_truncated_compressed_files_are_rejected_whole(tmp_path: Pat
     (land / "csv" / "cut.csv.gz").write_bytes(whole[: len(whole) // 2])
     (land / "ndjson" / "bad.ndjson.zst").write_bytes(b"this was never zstd")
     (land / "csv" / "ok.csv.gz").write_bytes(gzip.compress((HEADER + GOOD).encode()))
-    result = journeys_run("run", "--config", str(cfg), "--warehouse", str(tmp_path / "wh"))
-    assert result.returncode == 1  # files were rejected: the run says so, after publishing
-    assert "2 file(s) rejected" in result.stderr
+    capsys.readouterr()
+    assert cli_run(cfg, tmp_path / "wh") == 1  # files were rejected: said after publishing
+    assert "2 file(s) rejected" in capsys.readouterr().err
     con = _open(tmp_path / "wh")
     problems = dict(con.execute("select path, problem from file_ledger "
                                 "where status = 'rejected'").fetchall())
@@ -179,3 +188,21 @@ def test_ensure_tables_leaves_a_current_warehouse_alone(tmp_path: Path) -> None:
     ensure_tables(con)
     assert con.execute("select content_hash, file_version from file_ledger").fetchall() == [
         ("h", 1)]
+
+
+def test_a_parquet_file_re_exported_is_its_next_version(tmp_path: Path) -> None:
+    """The same for Parquet (mapped in DuckDB): the re-export's old row is a duplicate, its
+    new row loads, its bad row is a reject of version 2."""
+    cfg = project(tmp_path / "in")
+    a = tmp_path / "in" / "parquet" / "a.parquet"
+    con = run(cfg, tmp_path / "wh")
+    con.close()
+    pq.write_table(pa.table({"id": ["p1", "p2", "p3"],
+                             "ts": ["2026-09-01T12:00:00Z", "2026-09-01T12:30:00Z", "noon"],
+                             "customer": ["c3", "c3", "c3"], "channel": ["app"] * 3,
+                             "type": ["page_view"] * 3}), a)
+    con = run(cfg, tmp_path / "wh")
+    assert _ledger(con, "parquet/a.parquet") == [(1, 1, 1, 0, 0), (2, 3, 1, 1, 1)]
+    assert [r[:3] for r in _rejects(con, "parquet/a.parquet")] == [(2, 3, "bad_timestamp")]
+    assert fate(con, "parquet/a.parquet")["loaded"] == ["parquet:p1", "parquet:p2"]
+    assert_reconciled(con)

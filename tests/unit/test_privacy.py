@@ -405,8 +405,9 @@ def test_forget_is_idempotent(site):
     _forget(site)
 
     def everything() -> dict[str, list]:
+        # (published_exports numbers each export: a rebuild writes the next, same files)
         tables = {f"{s}.{t}": rows(con, f'select * from "{s}"."{t}" order by all')
-                  for s, t in _tables(con)}
+                  for s, t in _tables(con) if t != "published_exports"}
         files = {str(p.relative_to(root)): sorted(pq.read_table(p).to_pylist(), key=repr)
                  for p in sorted((root / "wh" / "parquet").rglob("*.parquet"))}
         return tables | files
