@@ -26,3 +26,12 @@ def sample_warehouse(tmp_path_factory: pytest.TempPathFactory, sample_config_pat
     out = tmp_path_factory.mktemp("sample") / "wh"
     assert main(["run", "--config", str(sample_config_path), "--warehouse", str(out)]) == 0
     return out
+
+
+#: Tests that take minutes: collected first, so that the parallel runner (`-n 2 --dist loadfile`)
+#: starts them at once and runs the rest beside them instead of after them.
+LONG_FIRST = ("tests/faults/test_kill_anywhere.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_FIRST))

@@ -328,8 +328,7 @@ def test_killed_while_publishing(tmp_path: Path, point: str) -> None:
     each wholly the old version or wholly the new one, and the next run finishes the job."""
     cfg = project(tmp_path / "in")
     wh = tmp_path / "wh"
-    first = journeys_run("run", "--config", str(cfg), "--warehouse", str(wh))
-    assert first.returncode == 0, first.stderr
+    assert cli_run(cfg, wh) == 0
     con = duckdb.connect(str(wh / "journeys.duckdb"), read_only=True)
     old, old_files = snapshot(con), parquet_snapshot(wh)
     con.close()
@@ -355,8 +354,7 @@ def test_killed_while_publishing(tmp_path: Path, point: str) -> None:
     assert files == old_files  # killed after the commit: the link still shows the old set
 
     # The next run completes the publish with the new file.
-    again = journeys_run("run", "--config", str(cfg), "--warehouse", str(wh))
-    assert again.returncode == 0, again.stderr
+    assert cli_run(cfg, wh) == 0
     con = duckdb.connect(str(wh / "journeys.duckdb"), read_only=True)
     assert con.execute("select count(*) from events where event_id = 'csv:10'").fetchall() == [
         (1,)]

@@ -4,6 +4,7 @@ each, the next run proceeds once the cause is gone, and nothing is lost.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import duckdb
 import pytest
 
 import journey_core.ingest.loader as loader
+from journey_core import quality
 from journey_core.contract.schema import PUBLISHED
 from tests.faults.test_faults import (
     HEADER,
@@ -154,3 +156,41 @@ def test_a_parquet_folder_of_an_older_release_becomes_a_version(tmp_path: Path) 
 
 def _run_ok(cfg: Path, wh: Path) -> None:
     assert cli_run(cfg, wh) == 0
+
+
+def test_a_failed_check_on_a_later_table_leaves_a_run_that_can_proceed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A blocking check failing on a built table (here an injected failure of the journeys
+    contract): nothing is published, the new file stays loaded, the error says what to do, and
+    once the cause is gone the next run publishes what a clean run publishes."""
+    cfg = project(tmp_path / "in")
+    wh = tmp_path / "wh"
+    assert cli_run(cfg, wh) == 0
+    before = _books(wh)["published"]
+    (tmp_path / "in" / "csv" / "b.csv").write_text(B_CSV)
+    real = quality.check_table
+
+    def failing(con: Any, table: str, *args: Any, **kwargs: Any) -> quality.TableCheck:
+        result = real(con, table, *args, **kwargs)
+        if table == "journeys":  # one blocking rule says one row broke it
+            first = next(o for o in result.outcomes if o.blocking)
+            result.outcomes[0:0] = [dataclasses.replace(first, success=False,
+                                                        unexpected_count=1)]
+        return result
+
+    monkeypatch.setattr(quality, "check_table", failing)
+    capsys.readouterr()
+    assert cli_run(cfg, wh) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "check journeys_contract on journeys failed" in error
+    assert "nothing was published" in error and "fix the cause and run again" in error
+    books = _books(wh)
+    assert books["published"] == before
+    assert ("csv:30", "csv/b.csv", 2) in books["events"]  # loaded, waiting to be published
+
+    monkeypatch.setattr(quality, "check_table", real)
+    assert cli_run(cfg, wh) == 0
+    clean = tmp_path / "clean"
+    assert cli_run(cfg, clean) == 0
+    assert _books(wh) == _books(clean)
