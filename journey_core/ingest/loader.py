@@ -71,10 +71,6 @@ class IngestSummary:
     def total(self, attr: str) -> int:
         return sum(getattr(f, attr) for f in self.files if not f.skipped)
 
-    @property
-    def new_files(self) -> list[FileResult]:
-        return [f for f in self.files if not f.skipped]
-
 
 def undo(con: duckdb.DuckDBPyConnection, summary: IngestSummary) -> int:
     """Remove everything one ingest wrote (its events, rejects and ledger rows), in one
@@ -83,18 +79,18 @@ def undo(con: duckdb.DuckDBPyConnection, summary: IngestSummary) -> int:
     cannot fail every later run too."""
     if summary.loaded_at is None:
         return 0
+    files = scalar(con, "select count(*) from main.file_ledger where loaded_at = ?",
+                   [summary.loaded_at])
     con.execute("begin transaction")
     try:
         for table, column in (("ingested_events", "ingested_at"),
                               ("ingest_rejects", "rejected_at"), ("file_ledger", "loaded_at")):
-            removed = scalar(con, f"select count(*) from main.{table} where {column} = ?",
-                             [summary.loaded_at])
             con.execute(f"delete from main.{table} where {column} = ?", [summary.loaded_at])
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    return removed
+    return files
 
 
 def hash_salt(config: Config) -> str:

@@ -45,14 +45,15 @@ def apply_settings(con: duckdb.DuckDBPyConnection, config: Config) -> None:
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, names: list[str] | None = None) -> None:
     """Create the named tables (default: all) with their contract schema when missing, and
-    upgrade those of an older warehouse that lack a column (`upgrade_table`)."""
+    upgrade the internal tables (kept across runs) of an older warehouse that lack a column
+    (`upgrade_table`). A published table is replaced whole by the next publish anyway."""
     existing = {row[0] for row in con.execute(
         "select table_name from duckdb_tables() where schema_name = 'main' "
         "and database_name = current_database()").fetchall()}
     for name in names or list(TABLES):
         if name not in existing:
             con.execute(TABLES[name].ddl("main"))
-        else:
+        elif not TABLES[name].published:
             upgrade_table(con, name)
 
 
