@@ -46,7 +46,7 @@ docs: $(STAMP)
 sample: $(STAMP)
 	$(BIN)/journeys generate --out data/sample
 
-## bench: pipeline vs DuckDB sort floor at 1M and 10M events (BENCH_SIZES, BENCH_REPEATS)
+## bench: journeys run and the stripped pipeline vs the DuckDB sort floor at 1M and 10M events (BENCH_SIZES, BENCH_REPEATS)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 

@@ -9,9 +9,12 @@ which goes first), `BENCH_REPEATS` times each:
 
 - floor: DuckDB reads the same Parquet, orders by person key (customer_id, else anonymous_id),
   occurred_at, event_id, and writes Parquet;
-- pipeline: `ingest_files`, then every published table staged and published, timed step by
-  step (what `journeys run` does, without Dagster and without the Great Expectations checks)
-  into a fresh warehouse folder.
+- journeys: `journeys run` as users run it (its own process: Dagster, every blocking check,
+  the Parquet exports) into a fresh warehouse folder, with the breakdown its `--timings` file
+  gives: building and checking per step, publishing, Dagster's own overhead, start-up;
+- pipeline (the stripped pipeline): `ingest_files`, then every published table staged and
+  published, timed step by step (what `journeys run` does, without Dagster and without the
+  Great Expectations checks) into a fresh warehouse folder.
 
 Both run with DuckDB's memory_limit at BENCH_MEMORY_LIMIT (default 4GB), spilling to the run's
 folder. Then CSV and NDJSON ingest of BENCH_TEXT_SIZE events (default 100k; 0 skips it) against
@@ -121,6 +124,38 @@ def measure_pipeline(config_path: Path, work: Path, *, build: bool = True) -> di
             "events_rows": rows}
 
 
+def measure_journeys(config_path: Path, work: Path) -> dict[str, Any]:
+    """`journeys run` as users run it (its own process: Dagster, every blocking check, the
+    exports) into a fresh warehouse, with the breakdown of `journeys run --timings`: building,
+    checking, publishing, Dagster's own overhead, and the process's start-up and exit."""
+    import yaml
+
+    raw = yaml.safe_load(config_path.read_text())
+    raw["duckdb"] = {**raw.get("duckdb", {}), "memory_limit": MEMORY_LIMIT,
+                     "temp_directory": str(work / "spill")}
+    config = config_path.with_name(f"journeys-run-{os.getpid()}.yaml")  # sources stay relative
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    timings = work / "timings.json"
+    try:
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "run", "--config", str(config),
+             "--warehouse", str(work / "warehouse"), "--timings", str(timings)],
+            cwd=ROOT, capture_output=True, text=True, check=False,
+            env={k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"})
+        seconds = time.perf_counter() - started
+    finally:
+        config.unlink(missing_ok=True)
+    if proc.returncode:
+        raise SystemExit(f"journeys run failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+    run = json.loads(timings.read_text())[0]
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"seconds": seconds, "startup_seconds": seconds - run["seconds"],
+            **{k: run[k] for k in ("build_seconds", "check_seconds", "publish_seconds",
+                                   "dagster_seconds")},
+            "steps": run["steps"], "peak_rss_mb": peak}
+
+
 def measure_nightly(folder: Path, work: Path) -> dict[str, Any]:
     """A nightly run that adds the last day: the history (every day before it) is loaded and
     published first, untimed, then the last day's files land and one incremental run of its
@@ -184,6 +219,8 @@ def one(kind: str, n: int, fmt: str | None) -> None:
             out = measure_floor(folder, work)
         elif kind == "pipeline":
             out = measure_pipeline(folder / "journeys.yaml", work)
+        elif kind == "journeys":
+            out = measure_journeys(folder / "journeys.yaml", work)
         elif kind == "nightly":
             out = measure_nightly(folder, work)
         elif kind == "ingest":
@@ -229,21 +266,33 @@ def bench_size(n: int, repeats: int) -> dict[str, Any]:
     _, gen_seconds = ensure_data(n)
     if gen_seconds is not None:
         print(f"generated {n:,} events in {gen_seconds:.1f}s", file=sys.stderr)
-    floors, pipes, nightly = [], [], []
+    floors, pipes, nightly, runs = [], [], [], []
     for r in range(repeats):
-        # Interleaved, alternating which goes first so drift hits both alike.
-        order = ("floor", "pipeline", "nightly") if r % 2 == 0 else \
-            ("nightly", "pipeline", "floor")
+        # Interleaved, alternating which goes first so drift hits all alike.
+        order = ("floor", "journeys", "pipeline", "nightly") if r % 2 == 0 else \
+            ("nightly", "pipeline", "journeys", "floor")
         for kind in order:
             res = child(kind, n)
-            {"floor": floors, "pipeline": pipes, "nightly": nightly}[kind].append(res)
+            {"floor": floors, "pipeline": pipes, "nightly": nightly,
+             "journeys": runs}[kind].append(res)
             print(f"  {n:,} repeat {r + 1}/{repeats} {kind}: {res['seconds']:.2f}s",
                   file=sys.stderr)
     floor_s, pipe_s = _median(floors, "seconds"), _median(pipes, "seconds")
     steps = {step: statistics.median(p["steps"][step] for p in pipes)
              for step in pipes[0]["steps"]}
+    run_s = _median(runs, "seconds")
     return {
         "size": n, "repeats": repeats, "generate_seconds": gen_seconds,
+        "journeys_run_seconds": run_s, "journeys_run_ratio": run_s / floor_s,
+        "journeys_run_events_per_s": n / run_s,
+        "journeys_run_peak_rss_mb": max(row["peak_rss_mb"] for row in runs),
+        "journeys_run_breakdown_seconds": {
+            part: _median(runs, f"{part}_seconds")
+            for part in ("build", "check", "publish", "dagster", "startup")},
+        "journeys_run_check_share": _median(runs, "check_seconds") / run_s,
+        "journeys_run_steps_seconds": {
+            step: {part: statistics.median(r["steps"][step][part] for r in runs)
+                   for part in ("build", "check")} for step in runs[0]["steps"]},
         "floor_seconds": floor_s, "pipeline_seconds": pipe_s,
         "floor_events_per_s": n / floor_s, "pipeline_events_per_s": n / pipe_s,
         "ratio": pipe_s / floor_s, "steps_seconds": steps,
@@ -260,6 +309,7 @@ def bench_size(n: int, repeats: int) -> dict[str, Any]:
         "nightly_steps_seconds": {step: statistics.median(r["steps"][step] for r in nightly)
                                   for step in nightly[0]["steps"]},
         "floor_runs": floors, "pipeline_runs": pipes, "nightly_runs": nightly,
+        "journeys_runs": runs,
     }
 
 
@@ -302,7 +352,18 @@ def print_table(rows: list[dict[str, Any]], text: list[dict[str, Any]]) -> None:
         if i == 0:
             print("  ".join("-" * w for w in widths))
     for row in rows:
-        print(f"\nsteps at {row['size']:,} events (median seconds):")
+        parts = row["journeys_run_breakdown_seconds"]
+        print(f"\njourneys run at {row['size']:,} events: {row['journeys_run_seconds']:.2f}s = "
+              f"{row['journeys_run_ratio']:.2f}x the floor, "
+              f"{row['journeys_run_events_per_s']:,.0f} events/s, peak RSS "
+              f"{row['journeys_run_peak_rss_mb']:,.0f} MB; building {parts['build']:.2f}s, "
+              f"checks {parts['check']:.2f}s ({row['journeys_run_check_share']:.0%}), "
+              f"publishing {parts['publish']:.2f}s, Dagster {parts['dagster']:.2f}s, "
+              f"start-up and exit {parts['startup']:.2f}s")
+        for step, split in sorted(row["journeys_run_steps_seconds"].items(),
+                                  key=lambda x: -sum(x[1].values())):
+            print(f"  {split['build']:8.2f} build  {split['check']:8.2f} check  {step}")
+        print(f"\nstripped pipeline steps at {row['size']:,} events (median seconds):")
         for step, seconds in sorted(row["steps_seconds"].items(), key=lambda x: -x[1]):
             print(f"  {seconds:8.2f}  {step}")
         print(f"nightly run adding the last day at {row['size']:,} events: "
@@ -316,7 +377,8 @@ def print_table(rows: list[dict[str, Any]], text: list[dict[str, Any]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--one", choices=("floor", "pipeline", "nightly", "ingest", "reader"),
+    parser.add_argument("--one", choices=("floor", "pipeline", "journeys", "nightly", "ingest",
+                                           "reader"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--format", help=argparse.SUPPRESS)

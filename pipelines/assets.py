@@ -81,12 +81,15 @@ def ingested_events(context: dg.AssetExecutionContext,
     config = warehouse.load()
     warehouse.forget_run(context.run.run_id)
     with warehouse.connect() as con:
+        started = time.monotonic()
         summary = ingest_files(con, config, progress=warehouse.reporter(context))
+        loaded = time.monotonic()
         # The raw events, the ledger and the quarantine, against the time of the check. Ingest
         # has committed by now: if a blocking check fails, this run's ingest is undone, so its
         # rows cannot fail every later run too (its files load again once the cause is gone).
         checks = [quality.check_table(con, table, config, schema="main", as_of=None)
                   for table in INGEST_CHECKED]
+        checked = time.monotonic()
         failed = [c.table for c in checks if not c.passed]
         undone = undo(con, summary) if failed else 0
         if failed:
@@ -109,9 +112,17 @@ def ingested_events(context: dg.AssetExecutionContext,
             "records_duplicate": summary.total("duplicates"),
             "reconciliation": dg.MetadataValue.md(reconciliation),
             "files_undone": dg.MetadataValue.int(undone),
+            **step_timing(INGEST, build=loaded - started, check=checked - loaded),
         })
         for check in checks:
             yield from to_check_results(check, asset=INGEST, location=f"main.{check.table}")
+
+
+def step_timing(step: str, *, build: float, check: float) -> dict[str, object]:
+    """Metadata of where a step's time went: building its tables, and their checks (one
+    step may materialize several assets; `journeys run --timings` counts each step once)."""
+    return {"step": step, "build_seconds": dg.MetadataValue.float(round(build, 3)),
+            "check_seconds": dg.MetadataValue.float(round(check, 3))}
 
 
 def _spec(step: Step, table: str) -> dg.AssetSpec:
@@ -145,14 +156,18 @@ def step_asset(step: Step) -> dg.AssetsDefinition:
         with warehouse.connect() as con:
             ctx = warehouse.run_context(context, con)
             counts = stage(con, ctx, step.name)
+            built = time.monotonic()
+            # Audit before publish: a failed blocking check stops `published_tables`.
+            checks = [r for table in counts
+                      for r in check_results(con, table, config, as_of=ctx.as_of)]
+            timing = step_timing(step.name, build=built - started,
+                                 check=time.monotonic() - built)
             for table, rows in counts.items():
                 warehouse.reporter(context)(
-                    f"built {table}: {rows} rows in {time.monotonic() - started:.1f}s")
-                yield dg.MaterializeResult(asset_key=table,
-                                           metadata=table_metadata(con, table, rows))
-            # Audit before publish: a failed blocking check stops `published_tables`.
-            for table in counts:
-                yield from check_results(con, table, config, as_of=ctx.as_of)
+                    f"built {table}: {rows} rows in {built - started:.1f}s")
+                yield dg.MaterializeResult(asset_key=table, metadata={
+                    **table_metadata(con, table, rows), **timing})
+            yield from checks
 
     return _asset
 
@@ -173,13 +188,16 @@ table_assets = [step_asset(step) for step in pipeline_graph().steps]
 )
 def published_tables(context: dg.AssetExecutionContext,
                      warehouse: JourneysResource) -> dg.MaterializeResult:
+    started = time.monotonic()
     with warehouse.connect() as con:
         tables = publish(con, Path(warehouse.warehouse_dir), pipeline_graph())
+    seconds = time.monotonic() - started
     warehouse.forget_run(context.run.run_id)  # the run is over: its context goes
     warehouse.reporter(context)(f"published {len(tables)} tables")
     return dg.MaterializeResult(metadata={
         "tables": ", ".join(tables),
         "parquet": str(Path(warehouse.warehouse_dir) / "parquet"),
+        **step_timing("publish", build=seconds, check=0.0),
     })
 
 

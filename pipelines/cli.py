@@ -6,8 +6,10 @@ Exit codes: 0 success; 1 a run failed (bad input file, failed model); 2 bad conf
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,15 +55,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Failures are reported by main() in one line; -v shows Dagster's own log and stack traces.
     log_level = "DEBUG" if args.verbose else "CRITICAL"
     rejected_files: dict[str, str] = {}
+    timings: list[dict[str, object]] = []
     for partition in _partitions(args):
         label = f" for partition {partition}" if partition else ""
         assets = sum(len(a.keys) for a in all_assets)
         print(f"journeys: running {assets} assets{label} for {args.config} into {warehouse}",
               file=sys.stderr)
+        started = time.perf_counter()
         result = dg.materialize(
             all_assets, resources={"warehouse": resource}, instance=instance,
             raise_on_error=False, partition_key=partition,
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}})
+        if args.timings:
+            timings.append(_timings(result, time.perf_counter() - started, partition))
+            Path(args.timings).write_text(json.dumps(timings, indent=2))
         if not result.success:
             print(f"journeys: {_failure_reason(result)}", file=sys.stderr)
             return 1
@@ -75,6 +82,25 @@ def cmd_run(args: argparse.Namespace) -> int:
               "(kept in the file ledger; fix or replace the file and run again)", file=sys.stderr)
         return 1
     return 0
+
+
+def _timings(result: object, seconds: float, partition: str | None) -> dict[str, object]:
+    """Where one materialize's time went, from the assets' `step_timing` metadata: building
+    and checking per step, publishing, and the rest (Dagster's own work between steps)."""
+    steps: dict[str, dict[str, float]] = {}
+    for event in result.get_asset_materialization_events():  # type: ignore[attr-defined]
+        meta = event.event_specific_data.materialization.metadata
+        if "step" in meta:
+            step = getattr(meta["step"], "value", meta["step"])
+            steps[step] = {"build": meta["build_seconds"].value,
+                           "check": meta["check_seconds"].value}
+    publish = steps.pop("publish", {"build": 0.0})["build"]
+    build = sum(s["build"] for s in steps.values())
+    check = sum(s["check"] for s in steps.values())
+    return {"partition": partition, "success": result.success,  # type: ignore[attr-defined]
+            "seconds": round(seconds, 3), "build_seconds": round(build, 3),
+            "check_seconds": round(check, 3), "publish_seconds": round(publish, 3),
+            "dagster_seconds": round(seconds - build - check - publish, 3), "steps": steps}
 
 
 def _partitions(args: argparse.Namespace) -> list[str | None]:
@@ -303,6 +329,9 @@ def _add_run(sub: Any) -> None:
     run.add_argument("--config", required=True, help="pipeline config YAML")
     run.add_argument("--warehouse", required=True, metavar="DIR", help="warehouse folder")
     run.add_argument("-v", "--verbose", action="store_true", help="show Dagster's own log")
+    run.add_argument("--timings", metavar="FILE",
+                     help="write where the run's time went (per step: building and checks; "
+                     "publishing; Dagster's own overhead) to FILE as JSON")
     run.add_argument("--from", dest="date_from", type=_day, metavar="DATE",
                      help="first UTC day (YYYY-MM-DD) to run, a Dagster partition each")
     run.add_argument("--to", dest="date_to", type=_day, metavar="DATE",

@@ -31,7 +31,7 @@ from journey_core.contract.vocabulary import SCORE_RANGES
 from journey_core.ingest.mapping import SourceMapper, text_value
 from journey_core.ingest.readers import RawRecord
 from journey_core.privacy.pii import EMAIL_PATTERN
-from journey_core.warehouse.quoting import ident, literal
+from journey_core.warehouse.quoting import ident
 
 _INTEGER = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER",
             "UBIGINT", "HUGEINT"}
@@ -163,9 +163,11 @@ def _identifiers(sel: _Select, salt: str) -> None:
     if phone != _NULL_TEXT:
         sel.clean.append(f"coalesce(regexp_matches({phone}, '^\\+?[0-9]{{6,15}}$') "
                          f"and not starts_with({phone}, '00'), true)")
-    salted = sel.bind(salt + "|")
-    value["email_hash"] = "null" if email == _NULL_TEXT else f"sha256({salted} || {email})"
-    value["phone_hash"] = "null" if phone == _NULL_TEXT else f"sha256({salted} || {phone})"
+    # (bound only where used: DuckDB refuses a parameter the statement does not use)
+    value["email_hash"] = "null" if email == _NULL_TEXT else \
+        f"sha256({sel.bind(salt + '|')} || {email})"
+    value["phone_hash"] = "null" if phone == _NULL_TEXT else \
+        f"sha256({sel.bind(salt + '|')} || {phone})"
 
 
 def _numbers(sel: _Select) -> None:
@@ -215,7 +217,7 @@ def _properties(sel: _Select, salt: str) -> None:
         if kind in _FLOAT:
             sel.clean.append(f"({c} is null or isfinite({c}))")
         if col not in s.pii_fields:
-            pairs.append(f"{literal(col)} := {c}")
+            pairs.append(f"{c} := {c}")  # (a key is an identifier: DuckDB 2 refuses 'x' :=)
             continue
         if kind == "VARCHAR":
             sel.clean.append(f"({c} is null or regexp_matches({c}, '^[\\x00-\\x7f]*$'))")
@@ -224,7 +226,7 @@ def _properties(sel: _Select, salt: str) -> None:
             trimmed = f"cast({c} as varchar)"
         else:
             raise _Unmappable(col)
-        pairs.append(f"{literal(col)} := sha256({sel.bind(salt + '|')} || {trimmed})")
+        pairs.append(f"{c} := sha256({sel.bind(salt + '|')} || {trimmed})")
     sel.value["properties"] = f"to_json(struct_pack({', '.join(pairs)}))" if pairs else "'{}'"
 
 

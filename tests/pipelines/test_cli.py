@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -41,6 +42,26 @@ def test_run_succeeds_and_prints_summary(tmp_path: Path) -> None:
     con = duckdb.connect(str(tmp_path / "wh" / "journeys.duckdb"), read_only=True)
     assert con.execute("select count(*) from journeys").fetchall() == [(1,)]
     assert (tmp_path / "wh" / "parquet" / "touchpoint_kpis" / "data.parquet").is_file()
+
+
+def test_run_timings_account_for_every_step(tmp_path: Path) -> None:
+    """`journeys run --timings FILE` says where the run went: every step of the table graph
+    and ingest with its building and checking time, publishing, and Dagster's own time, which
+    together make the run's time."""
+    from journey_core.model import pipeline_graph
+
+    config = write_project(tmp_path / "landing")
+    timings = tmp_path / "timings.json"
+    result = journeys("run", "--config", str(config), "--warehouse", str(tmp_path / "wh"),
+                      "--timings", str(timings), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run,) = json.loads(timings.read_text())
+    assert set(run["steps"]) == {"ingested_events", *(s.name for s in pipeline_graph().steps)}
+    assert all(v["build"] >= 0 and v["check"] >= 0 for v in run["steps"].values())
+    assert run["check_seconds"] > 0 and run["publish_seconds"] > 0 and run["dagster_seconds"] > 0
+    parts = run["build_seconds"] + run["check_seconds"] + run["publish_seconds"]
+    assert abs(parts + run["dagster_seconds"] - run["seconds"]) < 0.01
+    assert abs(run["build_seconds"] - sum(v["build"] for v in run["steps"].values())) < 0.01
 
 
 def test_bad_config_names_the_key(tmp_path: Path) -> None:
