@@ -74,11 +74,10 @@ JOURNEY_STATUSES = (JOURNEY_OPEN, JOURNEY_CLOSED)
 ATTEMPT_COMPLETED, ATTEMPT_ABANDONED, ATTEMPT_PENDING = "completed", "abandoned", "pending"
 ABANDONMENT_STATUSES = (ATTEMPT_COMPLETED, ATTEMPT_ABANDONED, ATTEMPT_PENDING)
 FILE_LOADED, FILE_REJECTED = "loaded", "rejected"
-
+FILE_STATUSES = (FILE_LOADED, FILE_REJECTED)
 #: Compressed CSV and NDJSON files, by the end of their name, and the codec that reads them: a
 #: source's path pattern matches them too (`*.csv` also takes `x.csv.gz`).
 COMPRESSION = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
-FILE_STATUSES = (FILE_LOADED, FILE_REJECTED)
 #: How a survey answer found the touchpoint it rates (`survey_answers.attribution`).
 ATTRIBUTION_NAMED, ATTRIBUTION_PREVIOUS, ATTRIBUTION_NONE = (
     "named", "previous_touchpoint", "unattributed")

@@ -403,13 +403,13 @@ def ingest(con: duckdb.DuckDBPyConnection, config: Config, *, loaded_at: datetim
             not load_tombstones(con).hashes
         for path in config.source_files(source):
             data = read_file(path)
-            rel = display_path(config, path)
-            new = _NewFile(path, rel, len(data), hashlib.sha256(data).hexdigest(),
-                           1 + scalar(con, "select count(*) from file_ledger where path = ?",
-                                      [rel]))
-            if scalar(con, "select count(*) from file_ledger where content_hash = ?",
-                      [new.content_hash]) or any(f.content_hash == new.content_hash
-                                                 for f in batch):
+            rel, content_hash = display_path(config, path), hashlib.sha256(data).hexdigest()
+            (loaded, versions), = con.execute(
+                "select count(*) filter (where content_hash = ?), "
+                "count(*) filter (where path = ?) from file_ledger",
+                [content_hash, rel]).fetchall()
+            new = _NewFile(path, rel, len(data), content_hash, 1 + versions)
+            if loaded or any(f.content_hash == new.content_hash for f in batch):
                 _flush(con, config, source, batch, schema, done, salt=salt, loaded_at=loaded_at)
                 done(FileResult(path=new.rel, source=source.name, skipped=True))
                 continue
