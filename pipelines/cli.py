@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 a run failed (bad input file, failed model); 2 bad conf
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import sys
@@ -39,10 +40,29 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+#: Held by `journeys run` for its whole run: a run's steps each open the warehouse on their own,
+#: so DuckDB's file lock alone would let a second run clear the first one's staging between two
+#: steps. The kernel drops the lock when the process ends, however it ends.
+RUN_LOCK = ".journeys-run.lock"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     check_paths(config)
+    warehouse = Path(args.warehouse)
+    warehouse.mkdir(parents=True, exist_ok=True)
+    with (warehouse / RUN_LOCK).open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"journeys: another journeys run holds the lock of {warehouse}; waiting for "
+                  "it to end", file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        return _run(args)
 
+
+def _run(args: argparse.Namespace) -> int:
+    """`journeys run`, with the warehouse's run lock held."""
     import dagster as dg
 
     from pipelines.assets import all_assets
