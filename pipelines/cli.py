@@ -65,8 +65,13 @@ def _run(args: argparse.Namespace) -> int:
     """`journeys run`, with the warehouse's run lock held."""
     import dagster as dg
 
+    from journey_core import quality
     from pipelines.assets import all_assets
     from pipelines.resources import JourneysResource
+
+    # GX imports while the files are ingested (after our own imports: no two threads
+    # importing the same modules at once).
+    quality.warm_up()
 
     warehouse = Path(args.warehouse)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None

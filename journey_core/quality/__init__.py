@@ -11,6 +11,7 @@ from journey_core.quality.suites import (
     TableCheck,
     check_table,
     has_advisory_rules,
+    warm_up,
 )
 
-__all__ = ["ExpectationOutcome", "TableCheck", "check_table", "has_advisory_rules"]
+__all__ = ["ExpectationOutcome", "TableCheck", "check_table", "has_advisory_rules", "warm_up"]

@@ -6,27 +6,29 @@ rule, each with the rows it looked at, how many broke it and a small sample of t
 Two engines, one outcome format:
 
 - Row-level rules (not null, value ranges, value sets, column pairs) are Great Expectations
-  expectations, run through GX's pandas data source on chunks of at most `chunk_rows` rows
-  streamed from DuckDB, their counts summed over chunks. Memory is bounded by the chunk, not the
-  table. (GX's SQL data source fails on DuckDB, and dagster-ge does not support GX 1.x.)
+  expectations, validated by GX's SQL data source on the caller's own DuckDB connection
+  (`gx_duckdb`, which fixes GX's SQL engine for DuckDB): GX computes each metric in SQL where the
+  table is, so no row is copied out of DuckDB and memory does not grow with the table.
+  (dagster-ge does not support GX 1.x.)
 - Rules that need more than one row at a time (a key is unique, the sessions of one person do not
   overlap, a journey's furthest stage is that of its events, reconciliation of the file ledger and
-  of the published events with the ingested ones) cannot be checked chunk by chunk: DuckDB
-  computes them with SQL and they are reported in the same format.
+  of the published events with the ingested ones) have no GX expectation: DuckDB computes them
+  with SQL and they are reported in the same format.
 
 Blocking outcomes guard correctness (a table that fails one must not be published); advisory
 ones (non-blocking) point at input that deserves a look.
 
-`import great_expectations` takes seconds, so GX (and pandas) are imported on first use, and one
-ephemeral GX context is created per process and reused.
+`import great_expectations` takes seconds, so GX is imported on first use, and one ephemeral GX
+context is created per process and reused.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -128,20 +130,18 @@ class _Rule:
 
 def check_table(con: duckdb.DuckDBPyConnection, table: str, config: Config, *,
                 schema: str = "staging", as_of: datetime | None = None,
-                tolerance: timedelta | None = None, chunk_rows: int = 200_000) -> TableCheck:
-    """Run the suite of `table` on `<schema>.<table>`, reading at most `chunk_rows` rows at once.
+                tolerance: timedelta | None = None) -> TableCheck:
+    """Run the suite of `table` on `<schema>.<table>`.
 
     No event time may be later than `as_of` (default: the time of the check) + `tolerance`
     (default: the config's `max_future`). Cross-table rules read the ingest tables from `main`
     and the other published tables from `schema`.
     """
     spec = _spec(table)
-    if chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
     latest = _utc(as_of or datetime.now(UTC)) + (
         config.max_future if tolerance is None else tolerance)
     rules = [*_column_rules(spec, config, latest), *_advisory_rules(spec)]
-    outcomes = _run_gx(con, qualified(schema, table), spec, rules, chunk_rows)
+    outcomes = _run_gx(con, schema, spec, rules)
     outcomes += _sql_outcomes(con, spec, schema, config)
     return TableCheck(table, outcomes)
 
@@ -206,7 +206,7 @@ def _column_rules(spec: Table, config: Config, latest: datetime) -> list[_Rule]:
             low = 1 if name in ONE_BASED else 0
             between(name, low, None, f"{name} >= {low}")
         elif col.type == "timestamptz" and name not in NOT_EVENT_TIMES:
-            between(name, None, _utc(latest).replace(tzinfo=None),
+            between(name, None, _utc(latest),
                     f"{name} not later than as_of + tolerance = {_utc(latest).isoformat()}")
     for later, earlier in ORDERED_PAIRS:
         if later in names and earlier in names:
@@ -235,13 +235,31 @@ def _advisory_rules(spec: Table) -> list[_Rule]:
     return rules
 
 
-# --- Great Expectations on chunks -----------------------------------------------------------
+# --- Great Expectations in SQL -------------------------------------------------------------
+
+
+def warm_up() -> threading.Thread:
+    """Import and set up GX in a background thread (it costs seconds), so that the first check
+    does not wait for it; DuckDB work in the meantime runs beside it."""
+    thread = threading.Thread(target=_gx, name="journeys-gx-import", daemon=True)
+    thread.start()
+    return thread
+
+
+def _gx() -> SimpleNamespace:
+    """GX, imported and set up once per process (thread-safe, for `warm_up`)."""
+    with _GX_SETUP:
+        return _gx_setup()
+
+
+#: Held while GX is set up.
+_GX_SETUP = threading.Lock()
 
 
 @cache
-def _gx() -> SimpleNamespace:
-    """GX, imported and set up once per process: an ephemeral context with one pandas data
-    source whose dataframe asset takes each chunk as a batch."""
+def _gx_setup() -> SimpleNamespace:
+    """An ephemeral GX context with one SQL data source that runs on the caller's DuckDB
+    connection (`gx_duckdb`)."""
     # The block also undoes GX's import-time `logging.captureWarnings(True)`, which would send
     # every later warning of the process to logging.
     with warnings.catch_warnings():
@@ -250,137 +268,86 @@ def _gx() -> SimpleNamespace:
                                 category=DeprecationWarning)
         import great_expectations as gx
         import great_expectations.expectations as gxe
-        from great_expectations.data_context.types.base import ProgressBarsConfig
         from great_expectations.validator.v1_validator import Validator
-    import pandas as pd
-    import pyarrow as pa
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False,
-                                                         metric_calculations=False)
-    source = context.data_sources.add_pandas("journeys_quality")
-    asset = source.add_dataframe_asset("chunk")
-    batch_definition = asset.add_batch_definition_whole_dataframe("whole_chunk")
-    # Nullable pandas dtypes, so an integer column with nulls stays integer (11, not 11.0).
-    dtypes = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
-              pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
-    return SimpleNamespace(gx=gx, gxe=gxe, batch_definition=batch_definition,
-                           Validator=Validator, types_mapper=dtypes.get)
+        from journey_core.quality.gx_duckdb import context_source
+
+    _context, source = context_source()
+    return SimpleNamespace(gx=gx, gxe=gxe, source=source, Validator=Validator)
 
 
-@dataclass
-class _Tally:
-    elements: int = 0
-    unexpected: int = 0
-    sample: list = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+#: GX's data source is bound to one connection at a time.
+_GX_LOCK = threading.Lock()
 
 
-def _run_gx(con: duckdb.DuckDBPyConnection, qualified: str, spec: Table, rules: list[_Rule],
-            chunk_rows: int) -> list[ExpectationOutcome]:
-    """Validate `rules` on the table chunk by chunk and sum the results."""
+def _run_gx(con: duckdb.DuckDBPyConnection, schema: str, spec: Table,
+            rules: list[_Rule]) -> list[ExpectationOutcome]:
+    """Validate `rules` on `<schema>.<table>` with GX, every metric computed in DuckDB.
+
+    All rules are validated for their counts (GX's BASIC result format); the rules that failed
+    are validated again for a sample of their rows with the table's key (SUMMARY), which costs
+    GX a good third more per rule: a table that passes pays for counts only."""
     if not rules:
         return []
     g = _gx()
-    suite = g.gx.ExpectationSuite(
-        name=f"{spec.name}_rules",
-        expectations=[getattr(g.gxe, r.expectation)(**r.kwargs, meta={"rule_index": i})
-                      for i, r in enumerate(rules)])
     key = list(spec.primary_key)
-    columns = list(dict.fromkeys([*key, *(c for r in rules for c in r.columns)]))
-    types = {c.name: c.type for c in spec.columns}
-    # Timestamps reach pandas as naive UTC: GX's column-pair metrics trip over tz-aware series.
-    select = ", ".join(f"timezone('UTC', {ident(c)}) as {ident(c)}" if types[c] == "timestamptz"
-                       else ident(c) for c in columns)
-    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE,
-                     "unexpected_index_column_names": key}
-    tallies = [_Tally() for _ in rules]
-    gx_names: list[str] = []
-    reader = con.sql(f"select {select} from {qualified}").to_arrow_reader(chunk_rows)
+    with _GX_LOCK, g.source.bind(con, schema):
+        batch_definition = _batch_definition(g.source.table(spec.name))
+
+        def validate(indexes: list[int], result_format: dict[str, Any]) -> dict[int, Any]:
+            suite = g.gx.ExpectationSuite(name=f"{spec.name}_rules", expectations=[
+                getattr(g.gxe, rules[i].expectation)(**rules[i].kwargs, meta={"rule_index": i})
+                for i in indexes])
+            validator = g.Validator(batch_definition=batch_definition,
+                                    result_format=result_format)
+            # Results do not come back in suite order: each carries its index in `meta`.
+            return {r.expectation_config.meta["rule_index"]: r
+                    for r in validator.validate_expectation_suite(suite).results}
+
+        results = validate(list(range(len(rules))), {"result_format": "BASIC"})
+        failed = [i for i, r in results.items()
+                  if not _gx_error(r) and (r.result or {}).get("unexpected_count")]
+        if failed:
+            results.update(validate(failed, {
+                "result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE,
+                "unexpected_index_column_names": key}))
+    return [_gx_outcome(rule, results[i]) for i, rule in enumerate(rules)]
+
+
+def _batch_definition(asset: Any) -> Any:
+    """The asset's whole-table batch definition (added on first use)."""
     try:
-        validated = False
-        for chunk in _chunks(reader, chunk_rows):
-            frame = chunk.to_pandas(types_mapper=g.types_mapper)
-            del chunk  # the Arrow copy goes before GX works on the pandas one
-            gx_names = _validate(g, suite, frame, result_format, tallies)
-            del frame
-            validated = True
-        if not validated:  # an empty table still reports every rule, with zero rows
-            empty = reader.schema.empty_table().to_pandas(types_mapper=g.types_mapper)
-            gx_names = _validate(g, suite, empty, result_format, tallies)
-    finally:
-        reader.close()
-    return [
-        ExpectationOutcome(
-            name=type_name, column=rule.column,
-            success=not t.errors and t.unexpected == 0, blocking=rule.blocking,
-            element_count=t.elements, unexpected_count=t.unexpected,
-            unexpected_sample=t.sample,
-            details=rule.details + ("" if not t.errors else "; GX error: " + t.errors[0]))
-        for rule, type_name, t in zip(rules, gx_names, tallies, strict=True)
-    ]
+        return asset.get_batch_definition("whole_table")
+    except KeyError:
+        return asset.add_batch_definition_whole_table("whole_table")
 
 
-def _chunks(reader: Any, rows: int) -> Iterator[Any]:
-    """Regroup the reader's record batches (DuckDB caps them at 122,880 rows) into Arrow tables
-    of exactly `rows` rows (the last one smaller)."""
-    pending: list[Any] = []
-    held = 0
-    for batch in reader:
-        while batch.num_rows:
-            take = min(rows - held, batch.num_rows)
-            pending.append(batch.slice(0, take))
-            held += take
-            batch = batch.slice(take)
-            if held == rows:
-                yield _take(pending)
-                held = 0
-    if pending:
-        yield _take(pending)
+def _gx_error(result: Any) -> str:
+    """GX's message when the expectation raised (GX reports that as an exception, not as
+    failed rows); empty when it ran."""
+    info = result.exception_info or {}
+    raised = info.get("raised_exception") or any(
+        isinstance(v, dict) and v.get("raised_exception") for v in info.values())
+    if not raised:
+        return ""
+    messages = [info.get("exception_message")] + [
+        v.get("exception_message") for v in info.values() if isinstance(v, dict)]
+    return next((m for m in messages if m), "unknown error")
 
 
-def _take(batches: list[Any]) -> Any:
-    """One table of `batches`, emptying the list (so the generator keeps no reference)."""
-    import pyarrow as pa
-
-    table = pa.Table.from_batches(batches)
-    batches.clear()
-    return table
-
-
-def _validate(g: SimpleNamespace, suite: Any, frame: Any, result_format: dict[str, Any],
-              tallies: list[_Tally]) -> list[str]:
-    """Validate one chunk, add its counts to `tallies`; return the expectation types in order."""
-    # What `batch_definition.get_batch(...).validate(suite)` does, minus loading (and hashing)
-    # the chunk a second time.
-    validator = g.Validator(batch_definition=g.batch_definition, result_format=result_format,
-                            batch_parameters={"dataframe": frame})
-    results = validator.validate_expectation_suite(suite).results
-    # Results do not come back in suite order: each expectation carries its index in `meta`.
-    by_index = {r.expectation_config.meta["rule_index"]: r for r in results}
-    names = []
-    for index, tally in enumerate(tallies):
-        result = by_index[index]
-        config = result.expectation_config
-        names.append(config.type)
-        info = result.exception_info or {}
-        raised = info.get("raised_exception") or any(
-            isinstance(v, dict) and v.get("raised_exception") for v in info.values())
-        if raised:
-            messages = [info.get("exception_message")] + [
-                v.get("exception_message") for v in info.values() if isinstance(v, dict)]
-            tally.errors.append(next((m for m in messages if m), "unknown error"))
-            continue
-        res = result.result
-        tally.elements += int(res.get("element_count") or 0)
-        tally.unexpected += int(res.get("unexpected_count") or 0)
-        room = SAMPLE_SIZE - len(tally.sample)
-        if room > 0:
-            rows = res.get("partial_unexpected_index_list") or [
-                {config.kwargs.get("column", "value"): v}
-                for v in res.get("partial_unexpected_list") or []]
-            tally.sample.extend(_jsonable(row) for row in rows[:room])
-    return names
+def _gx_outcome(rule: _Rule, result: Any) -> ExpectationOutcome:
+    """One GX validation result as an outcome; an expectation that raised fails."""
+    config = result.expectation_config
+    res = result.result or {}
+    error = _gx_error(result)
+    unexpected = int(res.get("unexpected_count") or 0)
+    rows = res.get("partial_unexpected_index_list") or [
+        {config.kwargs.get("column", "value"): v} for v in res.get("partial_unexpected_list") or []]
+    return ExpectationOutcome(
+        name=config.type, column=rule.column, success=not error and unexpected == 0,
+        blocking=rule.blocking, element_count=int(res.get("element_count") or 0),
+        unexpected_count=unexpected, unexpected_sample=[_jsonable(r) for r in rows[:SAMPLE_SIZE]],
+        details=rule.details + ("" if not error else "; GX error: " + error))
 
 
 # --- rules across rows, in DuckDB -----------------------------------------------------------
@@ -415,7 +382,7 @@ def _unique_key(con: duckdb.DuckDBPyConnection, table: str,
     elements, unexpected = _counts(
         con, f"select (select count(*) from {table}), "
              f"(select coalesce(sum(\"rows\"), 0) from ({dups}))")
-    sample = _sample(con, f"select * from ({dups}) order by \"rows\" desc, {cols}")
+    sample = _sample(con, f"select * from ({dups}) order by \"rows\" desc, {cols}", unexpected)
     single = len(key) == 1
     return _outcome(
         "expect_column_values_to_be_unique" if single else "expect_compound_columns_to_be_unique",
@@ -437,7 +404,7 @@ def _sessions_not_overlapping(con: duckdb.DuckDBPyConnection,
         con, f"select count(*), count(*) filter (where {bad}) from ({ordered})")
     sample = _sample(con, f"select person_id, session_id, started_at, previous_session_id, "
                           f"previous_ended_at from ({ordered}) where {bad} "
-                          "order by person_id, started_at, session_id")
+                          "order by person_id, started_at, session_id", unexpected)
     return _outcome("expect_sessions_of_a_person_not_to_overlap", "started_at", elements,
                     unexpected, sample,
                     "each session of a person starts after the previous one (by started_at, "
@@ -457,7 +424,8 @@ def _furthest_stage_matches_events(con: duckdb.DuckDBPyConnection, table: str, k
     params = {"order": list(config.stages.order)}
     elements, unexpected = _counts(
         con, f"select count(*), count(*) filter (where {bad}) from ({compared})", params)
-    sample = _sample(con, f"select * from ({compared}) where {bad} order by {ident(key)}", params)
+    sample = _sample(con, f"select * from ({compared}) where {bad} order by {ident(key)}",
+                     unexpected, params)
     return _outcome("expect_furthest_stage_to_match_events", "furthest_stage", elements,
                     unexpected, sample,
                     f"furthest_stage = highest stage of the {key.removesuffix('_id')}'s events "
@@ -466,21 +434,32 @@ def _furthest_stage_matches_events(con: duckdb.DuckDBPyConnection, table: str, k
 
 def _same_keys(con: duckdb.DuckDBPyConnection, table: str, name: str, source: str,
                source_name: str, key: tuple[str, ...]) -> ExpectationOutcome:
-    """The published table holds exactly the keys of the ingest table it publishes."""
-    cols = ", ".join(ident(c) for c in key)
-    mismatched = (
-        f"select {cols}, {literal('missing from ' + name)} as problem from "
-        f"(select {cols} from {source} except select {cols} from {table}) "
-        f"union all select {cols}, {literal('not in ' + source_name)} from "
-        f"(select {cols} from {table} except select {cols} from {source})")
-    elements, unexpected, published = _counts(
-        con, f"select (select count(*) from {source}), (select count(*) from ({mismatched})), "
-             f"(select count(*) from {table})")
-    sample = _sample(con, f"select * from ({mismatched}) order by problem, {cols}")
+    """The published table holds exactly the keys of the ingest table it publishes.
+
+    Each side is summed up in one scan: its row count and the sum of a 64-bit hash of each
+    key. Equal sums pass (keys repeated on one side are the unique-key rule's business; two
+    different key sets with equal sums are a 1 in 2^64 accident); otherwise a join of the two
+    tables counts the mismatched keys and samples them."""
+    digest = f"count(*), coalesce(sum(hash({', '.join(ident(c) for c in key)})::hugeint), 0)"
+    elements, source_sum, published, table_sum = _counts(
+        con, f"select * from (select {digest} from {source}), (select {digest} from {table})")
+    unexpected = 0
+    on = " and ".join(f"s.{ident(c)} = t.{ident(c)}" for c in key)
+    first = ident(key[0])
+    joined = f"from {source} as s full join {table} as t on {on}"
+    mismatch = f"s.{first} is null or t.{first} is null"
+    if (elements, source_sum) != (published, table_sum):
+        (unexpected,) = _counts(con, f"select count(*) filter (where {mismatch}) {joined}")
+    problem = (f"case when t.{first} is null then {literal('missing from ' + name)} "
+               f"else {literal('not in ' + source_name)} end")
+    keys = ", ".join(f"coalesce(s.{ident(c)}, t.{ident(c)}) as {ident(c)}" for c in key)
+    sample = _sample(con, f"select {keys}, {problem} as problem {joined} where {mismatch} "
+                          f"order by problem, {', '.join(ident(c) for c in key)}", unexpected)
     return _outcome(f"expect_{name}_to_reconcile_with_{source_name}", ", ".join(key), elements,
                     unexpected, sample,
                     f"the keys ({', '.join(key)}) of {table} are those of {source} "
-                    f"({published} rows published, {elements} in {source_name}) (DuckDB)")
+                    f"({published} rows published, {elements} in {source_name}; compared by "
+                    "count and key-hash sum, joined where they differ) (DuckDB)")
 
 
 def _ledger_reconciles(con: duckdb.DuckDBPyConnection, ledger: str) -> list[ExpectationOutcome]:
@@ -492,7 +471,7 @@ def _ledger_reconciles(con: duckdb.DuckDBPyConnection, ledger: str) -> list[Expe
         con, f"select count(*), count(*) filter (where {bad}) from {ledger}")
     sample = _sample(con, "select content_hash, path, records_read, records_loaded, "
                           "records_rejected, records_duplicate, records_forgotten "
-                          f"from {ledger} where {bad} order by path, content_hash")
+                          f"from {ledger} where {bad} order by path, content_hash", unexpected)
     outcomes = [_outcome("expect_file_records_to_reconcile", "records_read", elements, unexpected,
                          sample, "per file: records_read = records_loaded + records_rejected + "
                          "records_duplicate + records_forgotten (DuckDB)")]
@@ -510,7 +489,8 @@ def _ledger_reconciles(con: duckdb.DuckDBPyConnection, ledger: str) -> list[Expe
             con, f"select count(*), count(*) filter (where {bad}), "
                  f"coalesce(sum({counted}), 0), coalesce(sum({rows_name}_rows), 0) "
                  f"from ({per_file})")
-        sample = _sample(con, f"select * from ({per_file}) where {bad} order by path")
+        sample = _sample(con, f"select * from ({per_file}) where {bad} order by path",
+                         unexpected)
         outcomes.append(_outcome(
             f"expect_{counted}_to_match_{rows_name}", counted, elements, unexpected, sample,
             f"per file path: the ledger's {counted} = rows of {rows_table} from that file "
@@ -534,8 +514,12 @@ def _counts(con: duckdb.DuckDBPyConnection, query: str,
     return tuple(int(v) for v in row)
 
 
-def _sample(con: duckdb.DuckDBPyConnection, query: str,
+def _sample(con: duckdb.DuckDBPyConnection, query: str, unexpected: int,
             params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Up to SAMPLE_SIZE rows of `query` (the failing rows), queried only when there are any
+    (`unexpected`): a rule that holds costs one scan."""
+    if not unexpected:
+        return []
     cursor = con.execute(f"{query} limit {SAMPLE_SIZE}", params or {})
     names = [d[0] for d in cursor.description]
     return [_jsonable(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
