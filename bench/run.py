@@ -17,8 +17,9 @@ which goes first), `BENCH_REPEATS` times each:
   Great Expectations checks) into a fresh warehouse folder.
 
 Both run with DuckDB's memory_limit at BENCH_MEMORY_LIMIT (default 4GB), spilling to the run's
-folder. Then CSV and NDJSON ingest of BENCH_TEXT_SIZE events (default 100k; 0 skips it) against
-DuckDB's own reader of the same files.
+folder. Then `journeys run` on BENCH_TEXT_SIZE events (default 1M; 0 skips it) as canonical
+Parquet, CSV and gzipped NDJSON (the same events), interleaved, each text format's time a
+ratio to the Parquet run's.
 
 Each measurement runs in its own child process (`bench/run.py --one ...`), which reports its
 timings and its peak RSS (`getrusage(RUSAGE_SELF).ru_maxrss`). Medians go to stdout and, with
@@ -50,8 +51,8 @@ DATA = BENCH / ".data"
 RESULTS = BENCH / "results"
 #: DuckDB's memory limit for the pipeline (the spill folder is beside the warehouse).
 MEMORY_LIMIT = os.environ.get("BENCH_MEMORY_LIMIT", "4GB")
-#: Events for the CSV/NDJSON ingest comparison (parsed record by record: keep it small).
-TEXT_SIZE = int(os.environ.get("BENCH_TEXT_SIZE", "100000"))
+#: Events for `journeys run` on CSV and gzipped NDJSON against Parquet (0 skips it).
+TEXT_SIZE = int(os.environ.get("BENCH_TEXT_SIZE", "1000000"))
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -100,7 +101,7 @@ def _config(config_path: Path, work: Path) -> Any:
         "memory_limit": MEMORY_LIMIT, "temp_directory": str(work / "spill")})})
 
 
-def measure_pipeline(config_path: Path, work: Path, *, build: bool = True) -> dict[str, Any]:
+def measure_pipeline(config_path: Path, work: Path) -> dict[str, Any]:
     """`ingest_files`, then `rebuild` (every published table staged, timed step by step, and
     published): ingest through every published table and Parquet export."""
     from journey_core.ops import ingest_files, rebuild
@@ -112,11 +113,9 @@ def measure_pipeline(config_path: Path, work: Path, *, build: bool = True) -> di
     summary = ingest_files(con, config)
     steps = {"ingest": time.perf_counter() - started}
     rss_ingest = _rss_mb()
-    rows = 0
-    if build:
-        result = rebuild(con, config, work / "warehouse")
-        steps.update(result.seconds)
-        rows = result.row_counts["events"]
+    result = rebuild(con, config, work / "warehouse")
+    steps.update(result.seconds)
+    rows = result.row_counts["events"]
     con.close()
     return {"seconds": time.perf_counter() - started, "steps": steps,
             "peak_rss_mb": _rss_mb(), "peak_rss_ingest_mb": rss_ingest,
@@ -193,22 +192,6 @@ def measure_nightly(folder: Path, work: Path) -> dict[str, Any]:
             "steps": result.seconds, "peak_rss_mb": _rss_mb()}
 
 
-def measure_reader(config_path: Path, work: Path) -> dict[str, Any]:
-    """DuckDB's own reader of the same CSV/NDJSON files, into a DuckDB table."""
-    import duckdb
-
-    from journey_core.config import load_config
-
-    source = load_config(config_path).sources[0]
-    files = str(config_path.parent / source.path)
-    reader = ("read_csv" if source.format == "csv" else "read_json")
-    started = time.perf_counter()
-    con = duckdb.connect(str(work / "reader.duckdb"))
-    con.execute(f"create table events as select * from {reader}('{files}')")
-    con.close()
-    return {"seconds": time.perf_counter() - started, "peak_rss_mb": _rss_mb()}
-
-
 def one(kind: str, n: int, fmt: str | None) -> None:
     folder = DATA / str(n)
     work = folder / "runs" / f"{kind}-{os.getpid()}"
@@ -220,14 +203,13 @@ def one(kind: str, n: int, fmt: str | None) -> None:
         elif kind == "pipeline":
             out = measure_pipeline(folder / "journeys.yaml", work)
         elif kind == "journeys":
-            out = measure_journeys(folder / "journeys.yaml", work)
+            config = folder / "journeys.yaml" if fmt is None else \
+                folder / "text" / fmt / "journeys.yaml"
+            out = measure_journeys(config, work)
         elif kind == "nightly":
             out = measure_nightly(folder, work)
-        elif kind == "ingest":
-            out = measure_pipeline(folder / "text" / str(fmt) / "journeys.yaml", work,
-                                   build=False)
         else:
-            out = measure_reader(folder / "text" / str(fmt) / "journeys.yaml", work)
+            raise SystemExit(f"unknown measurement {kind!r}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(out))
@@ -313,26 +295,34 @@ def bench_size(n: int, repeats: int) -> dict[str, Any]:
     }
 
 
+#: The text formats `journeys run` is measured on, against the same events in Parquet.
+TEXT_FORMATS = ("csv", "ndjson-gz")
+
+
 def bench_text(n: int, repeats: int) -> list[dict[str, Any]]:
-    """CSV and NDJSON ingest against DuckDB's own reader of the same files, interleaved."""
+    """`journeys run` on the same n events as Parquet, CSV and gzipped NDJSON, interleaved,
+    `repeats` times each; medians and each text format's ratio to the Parquet run."""
     folder, _ = ensure_data(n)
-    if not (folder / "text" / "READY").is_file():
+    if not (folder / "text" / "READY").is_file() or not all(
+            (folder / "text" / fmt / "journeys.yaml").is_file() for fmt in TEXT_FORMATS):
         synthetic.write_text_formats(folder, folder / "text")
         (folder / "text" / "READY").write_text("")
+    runs: dict[str, list[dict[str, Any]]] = {fmt: [] for fmt in ("parquet", *TEXT_FORMATS)}
+    for r in range(repeats):
+        order = list(runs) if r % 2 == 0 else list(reversed(runs))
+        for fmt in order:
+            res = child("journeys", n, None if fmt == "parquet" else fmt)
+            runs[fmt].append(res)
+            print(f"  journeys run on {fmt} {n:,} repeat {r + 1}/{repeats}: "
+                  f"{res['seconds']:.2f}s", file=sys.stderr)
+    parquet_s = _median(runs["parquet"], "seconds")
     out = []
-    for fmt in ("csv", "ndjson"):
-        ours, readers = [], []
-        for r in range(repeats):
-            order = ("ingest", "reader") if r % 2 == 0 else ("reader", "ingest")
-            for kind in order:
-                res = child(kind, n, fmt)
-                (ours if kind == "ingest" else readers).append(res)
-                print(f"  {fmt} {n:,} repeat {r + 1}/{repeats} {kind}: {res['seconds']:.2f}s",
-                      file=sys.stderr)
-        ours_s, reader_s = _median(ours, "seconds"), _median(readers, "seconds")
-        out.append({"format": fmt, "size": n, "ingest_seconds": ours_s,
-                    "duckdb_reader_seconds": reader_s, "ratio": ours_s / reader_s,
-                    "ingest_events_per_s": n / ours_s, "loaded": ours[0]["loaded"]})
+    for fmt, rows in runs.items():
+        seconds = _median(rows, "seconds")
+        ingest = statistics.median(row["steps"]["ingested_events"]["build"] for row in rows)
+        out.append({"format": fmt, "size": n, "journeys_run_seconds": seconds,
+                    "ratio_to_parquet": seconds / parquet_s, "ingest_build_seconds": ingest,
+                    "peak_rss_mb": max(row["peak_rss_mb"] for row in rows), "runs": rows})
     return out
 
 
@@ -371,14 +361,15 @@ def print_table(rows: list[dict[str, Any]], text: list[dict[str, Any]]) -> None:
               f"{row['nightly_loaded']:,} events loaded, {row['nightly_persons_rebuilt']:,} of "
               f"{row['nightly_persons']:,} persons rebuilt")
     for t in text:
-        print(f"\n{t['format']} ingest of {t['size']:,} events: {t['ingest_seconds']:.2f}s, "
-              f"DuckDB's reader {t['duckdb_reader_seconds']:.2f}s, ratio {t['ratio']:.1f}")
+        print(f"\njourneys run on {t['format']} at {t['size']:,} events: "
+              f"{t['journeys_run_seconds']:.2f}s = {t['ratio_to_parquet']:.2f}x the run on "
+              f"Parquet (ingest step {t['ingest_build_seconds']:.2f}s, peak RSS "
+              f"{t['peak_rss_mb']:,.0f} MB)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--one", choices=("floor", "pipeline", "journeys", "nightly", "ingest",
-                                           "reader"),
+    parser.add_argument("--one", choices=("floor", "pipeline", "journeys", "nightly"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--format", help=argparse.SUPPRESS)

@@ -12,6 +12,7 @@ Vectorized with numpy and Arrow, in chunks of sessions, so 100M events need a fe
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from datetime import UTC, datetime
@@ -158,10 +159,10 @@ def _chunk(rng: np.random.Generator, id_base: int, n: int, persons: int, events:
 
 
 def write_text_formats(folder: Path, target: Path) -> dict[str, Path]:
-    """The events of `folder` as CSV and NDJSON files (one per Parquet file) under `target`,
-    with a config for each format; returns format -> config path."""
+    """The events of `folder` as CSV, NDJSON and gzipped NDJSON files (one per Parquet file)
+    under `target`, with a config for each format; returns format -> config path."""
     configs = {}
-    for fmt, ext in (("csv", "csv"), ("ndjson", "ndjson")):
+    for fmt, ext in (("csv", "csv"), ("ndjson", "ndjson"), ("ndjson-gz", "ndjson.gz")):
         out = target / fmt / "events"
         shutil.rmtree(out.parent, ignore_errors=True)
         out.mkdir(parents=True)
@@ -171,13 +172,13 @@ def write_text_formats(folder: Path, target: Path) -> dict[str, Path]:
                 1, "occurred_at", pc.strftime(table["occurred_at"], "%Y-%m-%dT%H:%M:%SZ"))
             if fmt == "csv":
                 pacsv.write_csv(table, out / f"{path.stem}.{ext}")
-            else:
-                with (out / f"{path.stem}.{ext}").open("w", encoding="utf-8") as fh:
-                    for row in table.to_pylist():
-                        fh.write(json.dumps({k: v for k, v in row.items() if v is not None})
-                                 + "\n")
-        config = {"sources": [{"name": "events", "path": f"events/*.{ext}", "format": fmt}],
-                  **CONFIG}
+                continue
+            lines = "".join(json.dumps({k: v for k, v in row.items() if v is not None}) + "\n"
+                            for row in table.to_pylist()).encode()
+            (out / f"{path.stem}.{ext}").write_bytes(
+                gzip.compress(lines, compresslevel=6) if ext.endswith(".gz") else lines)
+        source = {"name": "events", "path": f"events/*.{ext}", "format": fmt.split("-")[0]}
+        config = {"sources": [source], **CONFIG}
         (out.parent / "journeys.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         configs[fmt] = out.parent / "journeys.yaml"
     return configs

@@ -27,7 +27,16 @@ import pyarrow as pa
 from journey_core.config import Config, SourceConfig
 from journey_core.contract.schema import INGEST_REJECTS, INGESTED_EVENTS
 from journey_core.contract.vocabulary import CONFLICTING_DUPLICATE, FILE_LOADED, FILE_REJECTED
-from journey_core.ingest.columnar import Schema, describe, plan, raw_records
+from journey_core.ingest.columnar import (
+    TEXT_RECORDS,
+    Schema,
+    describe,
+    not_simple,
+    plan,
+    plan_text,
+    raw_records,
+    text_table,
+)
 from journey_core.ingest.mapping import (
     SourceMapper,
     make_reject,
@@ -35,7 +44,14 @@ from journey_core.ingest.mapping import (
     parse_file,
     same_content,
 )
-from journey_core.ingest.readers import IngestError, RawRecord, read_file
+from journey_core.ingest.readers import (
+    IngestError,
+    RawRecord,
+    TextRecords,
+    decode,
+    read_file,
+    split_text,
+)
 from journey_core.privacy import forgotten_filter, load_tombstones, require_salt
 from journey_core.privacy.pii import redact
 from journey_core.warehouse import ensure_tables, scalar
@@ -166,12 +182,18 @@ class _Batch:
     loaded_at: datetime
     results: dict[int, FileResult]
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    #: CSV and NDJSON files: each file's records as `split_text` split them.
+    texts: list[TextRecords] | None = None
 
     def records(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], RawRecord]:
         """Records by (file index, record number), each file read once."""
         out = {}
         for index in sorted({i for i, _ in keys}):
             numbers = sorted({n for i, n in keys if i == index})
+            if self.texts is not None:
+                found = [self.texts[index].record(n) for n in numbers]
+                out.update({(index, r.number): r for r in found if r is not None})
+                continue
             for rec in raw_records(self.files[index].path, numbers):
                 out[(index, rec.number)] = rec
         return out
@@ -210,6 +232,26 @@ def _map_in_sql(con: duckdb.DuckDBPyConnection, batch: _Batch, schema: Schema,
     return True
 
 
+def _map_text_in_sql(con: duckdb.DuckDBPyConnection, batch: _Batch,
+                     header: tuple[str, ...] | None, latest: datetime | None) -> bool:
+    """Every record of the batch's CSV (with this header) or NDJSON files mapped by one
+    statement into the temp table `_cand`; False when the files must go record by record."""
+    planned = plan_text(batch.mapper, header, salt=batch.mapper.salt, latest=latest)
+    if planned is None or batch.texts is None:
+        return False
+    select, params = planned
+    con.register(TEXT_RECORDS, text_table(batch.texts))
+    con.register("_files", pa.table({"file_index": list(range(len(batch.files))),
+                                     "file": [f.rel for f in batch.files]}))
+    try:
+        con.execute(f"create or replace temp table _cand as select f.file, c.* "
+                    f"from ({select}) as c join _files as f using (file_index)", params)
+    finally:
+        con.unregister("_files")
+        con.unregister(TEXT_RECORDS)
+    return True
+
+
 def _stage_candidates(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
     """`_cand` into `_new_events`: clean records as the SQL mapped them, the others through
     the record-by-record rules (so their reject, or loaded value, is exactly as there)."""
@@ -240,21 +282,35 @@ def _stage_candidates(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
 
 
 def _resolve_repeats(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
-    """The same event_id twice in the batch: the first record stays; a repeat of it is a
-    duplicate, other content a conflicting_duplicate reject (as file after file)."""
+    """The same event_id twice in the batch, judged as file after file would judge it: within
+    a file the first record stays and a repeat of it is a duplicate, other content a
+    conflicting_duplicate reject; then a later file's first record of an id that an earlier
+    file of the batch loads first is compared with that one (ids already in ingested_events are
+    left to `_commit`, which compares every file's first record with the loaded event)."""
     repeats = con.execute(f"""
         with ranked as (
-            select *, row_number() over (partition by event_id
-                                         order by file_index, record_number) as rn
+            select *, row_number() over (partition by event_id, file_index
+                                         order by record_number) as in_file
             from _new_events
             where event_id in (
                 select event_id from _new_events group by event_id having count(*) > 1)
+        ), firsts as (
+            select *, row_number() over (partition by event_id order by file_index) as in_batch
+            from ranked
+            where in_file = 1
+              and event_id not in (select event_id from main.ingested_events)
         )
         select b.file_index, b.record_number, b.event_id, a.file_index, a.record_number,
                {same_content('a', 'b')}
-        from ranked as b join ranked as a on a.event_id = b.event_id and a.rn = 1
-        where b.rn > 1
-        order by b.file_index, b.record_number
+        from ranked as b join ranked as a
+          on a.event_id = b.event_id and a.file_index = b.file_index and a.in_file = 1
+        where b.in_file > 1
+        union all
+        select b.file_index, b.record_number, b.event_id, a.file_index, a.record_number,
+               {same_content('a', 'b')}
+        from firsts as b join firsts as a on a.event_id = b.event_id and a.in_batch = 1
+        where b.in_batch > 1
+        order by 1, 2
     """).fetchall()
     raws = batch.raw([(i, n) for i, n, _, _, _, same in repeats if not same])
     for index, number, event_id, first_index, first, same in repeats:
@@ -274,18 +330,22 @@ def _resolve_repeats(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
 
 
 def _ingest_columnar(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
-                     files: list[_NewFile], schema: Schema, *, salt: str,
-                     loaded_at: datetime) -> list[FileResult] | None:
-    """Parquet files of one schema (as `describe` gives it), mapped in DuckDB in one
-    statement (`journey_core.ingest.columnar`) and committed in one transaction with their
-    ledger rows.
+                     files: list[_NewFile], schema: Schema | _TextKey, *, salt: str,
+                     loaded_at: datetime,
+                     texts: list[TextRecords] | None = None) -> list[FileResult] | None:
+    """Parquet files of one schema (as `describe` gives it), or CSV files of one header and
+    NDJSON files (`texts`: their records), mapped in DuckDB in one statement
+    (`journey_core.ingest.columnar`) and committed in one transaction with their ledger rows.
 
     Loads what `ingest_file` loads file after file, with the same counts, rejects and ledger
     rows. None when the files must go record by record (a reader error, say)."""
     latest = loaded_at + config.max_future if config.max_future is not None else None
     batch = _Batch(SourceMapper(source, salt, latest), files, loaded_at,
-                   {i: FileResult(path=f.rel, source=source.name) for i, f in enumerate(files)})
-    if not _map_in_sql(con, batch, schema, latest):
+                   {i: FileResult(path=f.rel, source=source.name) for i, f in enumerate(files)},
+                   texts=texts)
+    mapped = (_map_text_in_sql(con, batch, schema.header, latest)
+              if isinstance(schema, _TextKey) else _map_in_sql(con, batch, schema, latest))
+    if not mapped:
         return None
     _stage_candidates(con, batch)
     _resolve_repeats(con, batch)
@@ -395,12 +455,15 @@ def ingest(con: duckdb.DuckDBPyConnection, config: Config, *, loaded_at: datetim
             progress(result)
 
     for source in config.sources:
-        # Consecutive new Parquet files of one schema form a batch; files load in path order.
+        # Consecutive new files of one schema (CSV: one header) form a batch; files load in
+        # path order.
         batch: list[_NewFile] = []
-        schema: Schema | None = None
+        texts: list[TextRecords] = []
+        schema: Schema | _TextKey | None = None
 
-        columnar_ok = columnar and source.format == "parquet" and \
+        columnar_ok = columnar and source.format in ("parquet", "csv", "ndjson") and \
             not load_tombstones(con).hashes
+        mapper = SourceMapper(source, salt)
         for path in config.source_files(source):
             data = read_file(path)
             rel, content_hash = display_path(config, path), hashlib.sha256(data).hexdigest()
@@ -410,28 +473,95 @@ def ingest(con: duckdb.DuckDBPyConnection, config: Config, *, loaded_at: datetim
                 [content_hash, rel]).fetchall()
             new = _NewFile(path, rel, len(data), content_hash, 1 + versions)
             if loaded or any(f.content_hash == new.content_hash for f in batch):
-                _flush(con, config, source, batch, schema, done, salt=salt, loaded_at=loaded_at)
+                _flush(con, config, source, batch, schema, done, salt=salt,
+                       loaded_at=loaded_at, texts=texts)
                 done(FileResult(path=new.rel, source=source.name, skipped=True))
                 continue
-            file_schema = describe(con, path) if columnar_ok and data else None
-            if batch and file_schema != schema:
-                _flush(con, config, source, batch, schema, done, salt=salt, loaded_at=loaded_at)
+            records = None
+            if not columnar_ok or not data:
+                file_schema = None
+            elif source.format == "parquet":
+                file_schema = describe(con, path)
+            else:
+                records = _text_records(con, mapper, path, data)
+                file_schema = None if records is None else _TextKey(records.header)
+            held = sum(len(r.numbers) for r in texts)
+            if batch and (file_schema != schema or held >= TEXT_BATCH_RECORDS):
+                _flush(con, config, source, batch, schema, done, salt=salt,
+                       loaded_at=loaded_at, texts=texts)
             if file_schema is not None:
                 batch.append(new)
                 schema = file_schema
+                if records is not None:
+                    texts.append(records)
             else:
                 done(ingest_file(con, config, source, new, data, loaded_at=loaded_at, salt=salt))
-        _flush(con, config, source, batch, schema, done, salt=salt, loaded_at=loaded_at)
+        _flush(con, config, source, batch, schema, done, salt=salt, loaded_at=loaded_at,
+               texts=texts)
     return summary
 
 
+#: Records of CSV or NDJSON files mapped in one statement, at most (about): what the batch
+#: holds in memory.
+TEXT_BATCH_RECORDS = 1_000_000
+
+
+@dataclass(frozen=True)
+class _TextKey:
+    """The batch key of a CSV file (its header) or an NDJSON file (None)."""
+
+    header: tuple[str, ...] | None
+
+
+def _text_records(con: duckdb.DuckDBPyConnection, mapper: SourceMapper, path: Path,
+                  data: bytes) -> TextRecords | None:
+    """A CSV or NDJSON file's records for the set-based path; None when the file must go
+    record by record (it cannot be decoded, a required column is missing from its header, or
+    its CSV quoting is not simple): that path names the problem, or reads what this one
+    would not be sure of."""
+    source = mapper.source
+    try:
+        text = decode(source, path, data)
+    except IngestError:
+        return None
+    records = split_text(source, text or "")
+    if records is None:
+        return None
+    if records.header is not None and any(
+            c not in records.header for c in mapper.required_columns().values()):
+        return None
+    return records
+
+
 def _flush(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
-           batch: list[_NewFile], schema: Schema | None, done: Callable[[FileResult], None], *,
-           salt: str, loaded_at: datetime) -> None:
-    """Load a batch of Parquet files of one schema (file by file when it cannot be mapped in
-    DuckDB), report each file, and empty the batch."""
+           batch: list[_NewFile], schema: Schema | _TextKey | None,
+           done: Callable[[FileResult], None], *, salt: str, loaded_at: datetime,
+           texts: list[TextRecords] | None = None) -> None:
+    """Load a batch of files of one schema (file by file when it cannot be mapped in DuckDB),
+    report each file, and empty the batch (and `texts`, the records of its text files).
+
+    A CSV file whose quoting the SQL would not read as `csv` does goes record by record, in
+    its place: the files before it and after it form batches of their own."""
+    text = texts if isinstance(schema, _TextKey) else None
+    if text and isinstance(schema, _TextKey) and schema.header is not None:
+        con.register(TEXT_RECORDS, text_table(text))
+        try:
+            bad = not_simple(con)
+        finally:
+            con.unregister(TEXT_RECORDS)
+        if bad:
+            k = bad[0]
+            _flush(con, config, source, batch[:k], schema, done, salt=salt,
+                   loaded_at=loaded_at, texts=text[:k])
+            _flush(con, config, source, batch[k:k + 1], None, done, salt=salt,
+                   loaded_at=loaded_at)
+            _flush(con, config, source, batch[k + 1:], schema, done, salt=salt,
+                   loaded_at=loaded_at, texts=text[k + 1:])
+            batch.clear()
+            text.clear()
+            return
     results = batch and schema and _ingest_columnar(con, config, source, batch, schema,
-                                                    salt=salt, loaded_at=loaded_at)
+                                                    salt=salt, loaded_at=loaded_at, texts=text)
     for result in results or []:
         done(result)
     if not results:
@@ -439,3 +569,5 @@ def _flush(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
             done(ingest_file(con, config, source, new, new.path.read_bytes(),
                              loaded_at=loaded_at, salt=salt))
     batch.clear()
+    if texts is not None:
+        texts.clear()

@@ -11,16 +11,21 @@ raises IngestError naming the file and the problem.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 import json
+import re
+import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from journey_core.config import SourceConfig
@@ -72,6 +77,102 @@ def _read_csv(path: Path, text: str) -> Iterator[RawRecord]:
         yield RawRecord(first, raw, fields)
 
 
+@dataclass(frozen=True)
+class TextRecords:
+    """A text file split into its records without parsing them, for the set-based path
+    (`journey_core.ingest.columnar`): each record's number and raw text, exactly as
+    `read_records` numbers and keeps them (Arrow arrays); the header of a CSV file."""
+
+    numbers: pa.Int64Array
+    raws: pa.StringArray
+    header: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def record(self, number: int) -> RawRecord | None:
+        """Record `number` parsed as `read_records` parses it; None for a blank record (which
+        `read_records` skips)."""
+        at = int(np.searchsorted(self.numbers.to_numpy(), number))
+        raw = self.raws[at].as_py()
+        if self.header is None:
+            found = next(_read_ndjson(raw), None)
+            return None if found is None else dataclasses.replace(found, number=number)
+        try:
+            row = next(csv.reader(io.StringIO(raw), strict=True), [])
+        except csv.Error as exc:
+            return RawRecord(number, raw, None, f"unparseable CSV: {exc}")
+        if not row:
+            return None
+        if len(row) != len(self.header):
+            return RawRecord(number, raw, None,
+                             f"has {len(row)} fields, the header has {len(self.header)}")
+        return RawRecord(number, raw, {k: (v if v != "" else None)
+                                       for k, v in zip(self.header, row, strict=True)})
+
+
+#: A CSV record the set-based path reads like `csv.reader`: every field unquoted without a
+#: quote, comma, CR or LF, or quoted with inner quotes doubled (RFC 4180).
+_SIMPLE_CSV_FIELD = '("(?:[^"]|"")*"|[^",\r\n]*)'
+#: What `str.strip()` strips: every character for which `str.isspace()` holds.
+_PY_WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+
+
+def csv_pattern(fields: int | None) -> str:
+    """The regular expression (RE2, for DuckDB) of a simple CSV record of `fields` fields, each
+    field a capture group (None: of any number of fields)."""
+    if fields is None:
+        return f"^{_SIMPLE_CSV_FIELD}(,{_SIMPLE_CSV_FIELD})*$"
+    return "^" + ",".join([_SIMPLE_CSV_FIELD] * fields) + "$"
+
+
+def split_text(source: SourceConfig, text: str) -> TextRecords | None:
+    """The records of a CSV or NDJSON text, unparsed (split by Arrow); None when the set-based
+    path cannot be sure where a CSV record ends (a quote never closed), so that the file must be
+    read record by record.
+
+    NDJSON: a record is a line (without its CR); blank lines (`not line.strip()`) are none.
+    CSV: a record ends at the first LF outside quotes, which for simple quoting (see
+    `csv_pattern`; the caller checks it) is where the count of quotes so far is even; its raw
+    text is its lines without the trailing CRs and LFs, and its number that of its first line;
+    the first record is the header."""
+    lines = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten()
+    numbers = np.arange(1, len(lines) + 1, dtype=np.int64)
+    if source.format == "ndjson":
+        keep = pc.invert(pc.equal(pc.utf8_trim(lines, _PY_WHITESPACE), ""))
+        raws = pc.replace_substring_regex(lines, "\r$", "", max_replacements=1)
+        return TextRecords(pa.array(numbers[keep.to_numpy(zero_copy_only=False)]),
+                           raws.filter(keep).cast(pa.string()))
+    odd = pc.bit_wise_and(pc.count_substring(lines, '"'), 1).to_numpy().astype(bool)
+    if odd.any():  # a record over several lines: join them
+        starts, ends, inside = [], [], False
+        for i in np.flatnonzero(odd):
+            (ends if inside else starts).append(int(i))
+            inside = not inside
+        if inside:
+            return None
+        pieces = lines.to_pylist()
+        continued = np.zeros(len(pieces), dtype=bool)
+        for first, last in zip(starts, ends, strict=True):
+            pieces[first] = "\n".join(pieces[first:last + 1])
+            continued[first + 1:last + 1] = True
+        lines = pa.array([p for p, c in zip(pieces, continued, strict=True) if not c],
+                         pa.large_string())
+        numbers = numbers[~continued]
+    raws = pc.utf8_rtrim(lines, "\r\n")
+    keep = pc.not_equal(raws, "")
+    numbers, raws = numbers[keep.to_numpy(zero_copy_only=False)], raws.filter(keep)
+    if not len(raws):
+        return TextRecords(pa.array([], pa.int64()), pa.array([], pa.string()), ())
+    try:
+        header = next(csv.reader(io.StringIO(raws[0].as_py()), strict=True))
+    except (csv.Error, StopIteration):
+        return None
+    if not re.fullmatch(csv_pattern(len(header)), raws[0].as_py()):
+        return None
+    return TextRecords(pa.array(numbers[1:]), raws.slice(1).cast(pa.string()), tuple(header))
+
+
 def _csv_header(text: str) -> list[str]:
     try:
         return next(csv.reader(io.StringIO(text)))
@@ -93,7 +194,21 @@ def _read_ndjson(text: str) -> Iterator[RawRecord]:
         if not isinstance(value, dict):
             yield RawRecord(number, line, None, "is not a JSON object")
             continue
+        if "\\u" in line and not _unicode(value):
+            yield RawRecord(number, line, None,
+                            "not valid JSON: an escaped unpaired surrogate (\\ud800-\\udfff)")
+            continue
         yield RawRecord(number, line, value)
+
+
+def _unicode(value: Any) -> bool:
+    """The parsed JSON holds only valid Unicode text (`json.loads` lets an escaped unpaired
+    surrogate through, and no UTF-8 text can hold it)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _read_parquet(path: Path) -> Iterator[RawRecord]:
