@@ -197,16 +197,22 @@ def test_columns_the_sql_does_not_map_send_the_file_record_by_record(tmp_path):
     _assert_same(by_record, columnar)
 
 
-def test_the_sample_parquet_sources(tmp_path):
+def sample_sources(tmp_path: Path, formats: tuple[str, ...]) -> Config:
+    """The sample's sources of these formats, their files copied under `tmp_path`."""
     config = load_config(SAMPLE / "journeys.yaml")
-    parquet = [s for s in config.sources if s.format == "parquet"]
-    assert parquet, "the sample has Parquet sources"
-    for source in parquet:
+    sources = [s for s in config.sources if s.format in formats]
+    assert sources, f"the sample has {formats} sources"
+    for source in sources:
         for path in config.source_files(source):
             target = tmp_path / path.relative_to(SAMPLE)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, target)
-    copy = config.model_copy(update={"sources": parquet, "base_dir": tmp_path})
+    return config.model_copy(update={"sources": sources, "base_dir": tmp_path})
+
+
+def test_the_sample_parquet_sources(tmp_path):
+    copy = sample_sources(tmp_path, ("parquet",))
+    parquet = copy.sources
     by_record, columnar, files = _both(tmp_path, copy)
     _assert_same(by_record, columnar)
     assert sum(f.loaded for f in files) > 100

@@ -22,7 +22,7 @@ from journey_core.config import Config
 from journey_core.ingest import columnar
 from journey_core.ingest.mapping import SourceMapper
 from journey_core.ingest.readers import decode, split_text
-from tests.unit.test_ingest_columnar import LOADED, SALT, _assert_same, _both
+from tests.unit.test_ingest_columnar import LOADED, SALT, _assert_same, _both, sample_sources
 
 #: Records of a CSV export: (note, the record's text). Field order: CSV_HEADER.
 CSV_HEADER = "id,ts,cust,anonymous_id,email,phone,kind,nps_score,revenue,note,friend_email"
@@ -296,19 +296,7 @@ def test_the_benchmark_files_map_entirely_in_sql(tmp_path, fmt):
 def test_the_sample_text_sources(tmp_path):
     """Every CSV and NDJSON source of the sample loads the same both ways (ISO, epoch and
     custom timestamp formats; the custom ones go record by record)."""
-    import shutil
-
-    from journey_core.config import load_config
-    from tests.unit.test_ingest_columnar import SAMPLE
-
-    config = load_config(SAMPLE / "journeys.yaml")
-    text = [s for s in config.sources if s.format in ("csv", "ndjson")]
-    for source in text:
-        for path in config.source_files(source):
-            target = tmp_path / path.relative_to(SAMPLE)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, target)
-    copy = config.model_copy(update={"sources": text, "base_dir": tmp_path})
+    copy = sample_sources(tmp_path, ("csv", "ndjson"))
     by_record, mapped, files = _both(tmp_path, copy)
     _assert_same(by_record, mapped)
     assert sum(f.loaded for f in files) > 1000
