@@ -331,6 +331,8 @@ def plan(mapper: SourceMapper, schema: Schema, paths: list[Path], *, salt: str,
 TEXT_RECORDS = "_text"
 #: JSON types whose text `->>` gives as `text_value` gives it (a string, a whole number).
 _JSON_TEXT = ("VARCHAR", "BIGINT", "UBIGINT")
+#: JSON types whose text `->>` gives: those, and any number (for revenue and scores).
+_JSON_VALUES = (*_JSON_TEXT, "DOUBLE")
 #: NDJSON lines the SQL leaves to `json.loads`: an escaped lone surrogate, a number beyond a
 #: double's range (which Python reads as infinity).
 _JSON_UNSURE = r"\\u[dD][89a-fA-F]|[0-9][eE][-+]?[0-9]{3}|[0-9]{300}"
@@ -416,7 +418,7 @@ def _ndjson_records(sel: _Select, used: list[str]) -> str:
         allowed = (*_JSON_TEXT, "NULL", *(("DOUBLE",) if col in numeric else ()))
         conditions.append(f"coalesce(_t[{i}] in ({', '.join(literal(t) for t in allowed)}), "
                           "true)")
-        fields.append(f"case when _t[{i}] in ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE') "
+        fields.append(f"case when _t[{i}] in ({', '.join(literal(t) for t in _JSON_VALUES)}) "
                       f"then _j[{i}] ->> '$' end as {ident(col)}")
     for i in range(len(used) + 1, len(paths) + 1):
         conditions.append(f"coalesce(_t[{i}] = 'NULL', true)")

@@ -483,9 +483,9 @@ def ingest(con: duckdb.DuckDBPyConnection, config: Config, *, loaded_at: datetim
             elif source.format == "parquet":
                 file_schema = describe(con, path)
             else:
-                records = _text_records(con, mapper, path, data)
+                records = _text_records(mapper, path, data)
                 file_schema = None if records is None else _TextKey(records.header)
-            held = sum(len(r.numbers) for r in texts)
+            held = sum(len(r) for r in texts)
             if batch and (file_schema != schema or held >= TEXT_BATCH_RECORDS):
                 _flush(con, config, source, batch, schema, done, salt=salt,
                        loaded_at=loaded_at, texts=texts)
@@ -513,12 +513,11 @@ class _TextKey:
     header: tuple[str, ...] | None
 
 
-def _text_records(con: duckdb.DuckDBPyConnection, mapper: SourceMapper, path: Path,
-                  data: bytes) -> TextRecords | None:
+def _text_records(mapper: SourceMapper, path: Path, data: bytes) -> TextRecords | None:
     """A CSV or NDJSON file's records for the set-based path; None when the file must go
     record by record (it cannot be decoded, a required column is missing from its header, or
-    its CSV quoting is not simple): that path names the problem, or reads what this one
-    would not be sure of."""
+    a CSV quote is never closed): that path names the problem, or reads what this one would
+    not be sure of. (Quoting that is not RFC 4180's is found per batch, by `_flush`.)"""
     source = mapper.source
     try:
         text = decode(source, path, data)

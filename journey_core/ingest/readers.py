@@ -18,7 +18,7 @@ import json
 import re
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,15 +66,23 @@ def _read_csv(path: Path, text: str) -> Iterator[RawRecord]:
             yield RawRecord(first, raw, None, f"unparseable CSV: {exc}")
             continue
         first, seen = seen + 1, reader.line_num
-        raw = "\n".join(lines[first - 1:seen]).rstrip("\r\n")
-        if not row:  # a blank line is not a record
-            continue
-        if len(row) != len(header):
-            yield RawRecord(first, raw, None,
-                            f"has {len(row)} fields, the header has {len(header)}")
-            continue
-        fields = {k: (v if v != "" else None) for k, v in zip(header, row, strict=True)}
-        yield RawRecord(first, raw, fields)
+        record = _csv_record(header, first, "\n".join(lines[first - 1:seen]).rstrip("\r\n"),
+                             row)
+        if record is not None:
+            yield record
+
+
+def _csv_record(header: Sequence[str], number: int, raw: str,
+                row: list[str]) -> RawRecord | None:
+    """The record of a parsed CSV row: its fields by the header (empty ones None), or why it
+    has none; None for a blank line, which is not a record."""
+    if not row:
+        return None
+    if len(row) != len(header):
+        return RawRecord(number, raw, None,
+                         f"has {len(row)} fields, the header has {len(header)}")
+    return RawRecord(number, raw, {k: (v if v != "" else None)
+                                   for k, v in zip(header, row, strict=True)})
 
 
 @dataclass(frozen=True)
@@ -102,13 +110,7 @@ class TextRecords:
             row = next(csv.reader(io.StringIO(raw), strict=True), [])
         except csv.Error as exc:
             return RawRecord(number, raw, None, f"unparseable CSV: {exc}")
-        if not row:
-            return None
-        if len(row) != len(self.header):
-            return RawRecord(number, raw, None,
-                             f"has {len(row)} fields, the header has {len(self.header)}")
-        return RawRecord(number, raw, {k: (v if v != "" else None)
-                                       for k, v in zip(self.header, row, strict=True)})
+        return _csv_record(self.header, number, raw, row)
 
 
 #: A CSV record the set-based path reads like `csv.reader`: every field unquoted without a

@@ -47,8 +47,7 @@ def _forget_try_cast_compiler() -> None:
 
 atexit.register(_forget_try_cast_compiler)
 
-#: GX data source type name, and the one data source of that type in our context.
-TYPE = "journeys_duckdb"
+#: The one data source of type `journeys_duckdb` in our context.
 SOURCE = "journeys_warehouse"
 
 

@@ -123,9 +123,6 @@ class _Rule:
             return self.kwargs["column"]
         return f"{self.kwargs['column_A']}, {self.kwargs['column_B']}"
 
-    @property
-    def columns(self) -> list[str]:
-        return [self.kwargs[k] for k in ("column", "column_A", "column_B") if k in self.kwargs]
 
 
 def check_table(con: duckdb.DuckDBPyConnection, table: str, config: Config, *,
