@@ -1,11 +1,12 @@
 """Benchmark: the full pipeline against a DuckDB floor on synthetic canonical events.
 
     make bench                                   # 1M and 10M events, median of 3
-    BENCH_SIZES=100000000 BENCH_REPEATS=1 make bench
+    BENCH_SIZES=100000000 BENCH_REPEATS=1 BENCH_KINDS=floor,journeys make bench
 
-For each size: generate (once, cached under bench/.data/<N>/) deterministic events with
-`bench/synthetic.py` as canonical Parquet, one file per day; then, interleaved (alternating
-which goes first), `BENCH_REPEATS` times each:
+For each size: generate (once, cached under bench/.data/<N>-<days>d/) deterministic events
+with `bench/synthetic.py` over BENCH_DAYS days (default 90) as canonical Parquet, one file per
+day; then, interleaved (alternating which goes first), `BENCH_REPEATS` times each (BENCH_KINDS
+limits the kinds, default all):
 
 - floor: DuckDB reads the same Parquet, orders by person key (customer_id, else anonymous_id),
   occurred_at, event_id, and writes Parquet;
@@ -14,7 +15,12 @@ which goes first), `BENCH_REPEATS` times each:
   gives: building and checking per step, publishing, Dagster's own overhead, start-up;
 - pipeline (the stripped pipeline): `ingest_files`, then every published table staged and
   published, timed step by step (what `journeys run` does, without Dagster and without the
-  Great Expectations checks) into a fresh warehouse folder.
+  Great Expectations checks) into a fresh warehouse folder;
+- nightly: every day but the last loaded and published (untimed), then the last day's files
+  land and `journeys run --from <last day>` (one daily partition) is timed; its share is of
+  the full `journeys run` on the same events;
+- nightly at 30 days: the same, on a history of 30 days at the same daily volume (N * 30 /
+  BENCH_DAYS events), to show how the nightly grows with the history.
 
 Both run with DuckDB's memory_limit at BENCH_MEMORY_LIMIT (default 4GB), spilling to the run's
 folder. Then `journeys run` on BENCH_TEXT_SIZE events (default 1M; 0 skips it) as canonical
@@ -53,20 +59,35 @@ RESULTS = BENCH / "results"
 MEMORY_LIMIT = os.environ.get("BENCH_MEMORY_LIMIT", "4GB")
 #: Events for `journeys run` on CSV and gzipped NDJSON against Parquet (0 skips it).
 TEXT_SIZE = int(os.environ.get("BENCH_TEXT_SIZE", "1000000"))
+#: Days of history the synthetic events span (the nightly adds the last one).
+DAYS = int(os.environ.get("BENCH_DAYS", str(synthetic.DAYS)))
+#: The nightly's shorter history, at the same daily volume, for its growth with the history.
+SHORT_DAYS = 30
+KINDS = ("floor", "journeys", "pipeline", "nightly", "nightly_short")
 
 
 # --- data ----------------------------------------------------------------------------------
 
 
-def ensure_data(n: int) -> tuple[Path, float | None]:
-    """The synthetic events of size n (generated once, cached under bench/.data/<n>/)."""
-    folder = DATA / str(n)
+def data_folder(n: int, days: int = DAYS) -> Path:
+    return DATA / f"{n}-{days}d"
+
+
+def ensure_data(n: int, days: int = DAYS) -> tuple[Path, float | None]:
+    """The synthetic events of size n over `days` days (generated once, cached under
+    bench/.data/<n>-<days>d/)."""
+    folder = data_folder(n, days)
     if (folder / "READY").is_file():
         return folder, None
     started = time.perf_counter()
-    synthetic.generate(n, folder)
+    synthetic.generate(n, folder, days=days)
     (folder / "READY").write_text(str(n))
     return folder, time.perf_counter() - started
+
+
+def short_size(n: int) -> int:
+    """Events of the 30-day history at the daily volume of n events over DAYS days."""
+    return n * SHORT_DAYS // DAYS
 
 
 # --- one measurement (child process) ---------------------------------------------------------
@@ -123,10 +144,11 @@ def measure_pipeline(config_path: Path, work: Path) -> dict[str, Any]:
             "events_rows": rows}
 
 
-def measure_journeys(config_path: Path, work: Path) -> dict[str, Any]:
+def measure_journeys(config_path: Path, work: Path, *args: str) -> dict[str, Any]:
     """`journeys run` as users run it (its own process: Dagster, every blocking check, the
-    exports) into a fresh warehouse, with the breakdown of `journeys run --timings`: building,
-    checking, publishing, Dagster's own overhead, and the process's start-up and exit."""
+    exports) into the warehouse in `work` (fresh, unless the nightly made its history), with
+    the breakdown of `journeys run --timings`: building, checking, publishing, Dagster's own
+    overhead, and the process's start-up and exit."""
     import yaml
 
     raw = yaml.safe_load(config_path.read_text())
@@ -139,7 +161,7 @@ def measure_journeys(config_path: Path, work: Path) -> dict[str, Any]:
         started = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "pipelines.cli", "run", "--config", str(config),
-             "--warehouse", str(work / "warehouse"), "--timings", str(timings)],
+             "--warehouse", str(work / "warehouse"), "--timings", str(timings), *args],
             cwd=ROOT, capture_output=True, text=True, check=False,
             env={k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"})
         seconds = time.perf_counter() - started
@@ -155,10 +177,10 @@ def measure_journeys(config_path: Path, work: Path) -> dict[str, Any]:
             "steps": run["steps"], "peak_rss_mb": peak}
 
 
-def measure_nightly(folder: Path, work: Path) -> dict[str, Any]:
+def measure_nightly(folder: Path, work: Path, days: int) -> dict[str, Any]:
     """A nightly run that adds the last day: the history (every day before it) is loaded and
-    published first, untimed, then the last day's files land and one incremental run of its
-    partition (ingest, rebuild of the touched persons, publish) is timed."""
+    published first, untimed, then the last day's files land and `journeys run` of its
+    partition (ingest, rebuild of the touched persons, checks, publish) is timed."""
     from journey_core.ops import run_pipeline
     from journey_core.warehouse import connect, scalar
 
@@ -166,7 +188,7 @@ def measure_nightly(folder: Path, work: Path) -> dict[str, Any]:
     (landing / "events").mkdir(parents=True)
     shutil.copy(folder / "journeys.yaml", landing / "journeys.yaml")
     files = sorted((folder / "events").glob("day-*.parquet"))
-    last = synthetic.DAYS - 1
+    last = days - 1
 
     def land(days: range) -> None:
         for path in files:
@@ -180,20 +202,25 @@ def measure_nightly(folder: Path, work: Path) -> dict[str, Any]:
     run_pipeline(con, config, work / "warehouse", partition=start + timedelta(days=last - 1))
     con.close()
     land(range(last, last + 2))  # the last day, and the sessions that spill past midnight
-    started = time.perf_counter()
     con = connect(work / "warehouse")
-    result = run_pipeline(con, config, work / "warehouse", partition=start + timedelta(days=last))
-    seconds = time.perf_counter() - started
-    persons = scalar(con, "select persons_rebuilt from pipeline_state")
-    total = scalar(con, "select count(distinct person_id) from events")
+    before = scalar(con, "select count(*) from ingested_events")
     con.close()
-    return {"seconds": seconds, "mode": result.mode, "persons_rebuilt": persons,
-            "persons": total, "loaded": result.ingest.total("loaded") if result.ingest else 0,
-            "steps": result.seconds, "peak_rss_mb": _rss_mb()}
+    run = measure_journeys(landing / "journeys.yaml", work,
+                           "--from", (start + timedelta(days=last)).isoformat())
+    con = connect(work / "warehouse", read_only=True)
+    mode, persons = con.execute("select mode, persons_rebuilt from pipeline_state").fetchone()
+    total = scalar(con, "select count(distinct person_id) from events")
+    loaded = scalar(con, "select count(*) from ingested_events") - before
+    con.close()
+    if mode != "incremental":
+        raise SystemExit(f"the nightly run was {mode}, not incremental")
+    return {**run, "mode": mode, "persons_rebuilt": persons, "persons": total,
+            "loaded": loaded}
 
 
 def one(kind: str, n: int, fmt: str | None) -> None:
-    folder = DATA / str(n)
+    days = SHORT_DAYS if kind == "nightly_short" else DAYS
+    folder, _ = ensure_data(n, days)
     work = folder / "runs" / f"{kind}-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -206,8 +233,8 @@ def one(kind: str, n: int, fmt: str | None) -> None:
             config = folder / "journeys.yaml" if fmt is None else \
                 folder / "text" / fmt / "journeys.yaml"
             out = measure_journeys(config, work)
-        elif kind == "nightly":
-            out = measure_nightly(folder, work)
+        elif kind in ("nightly", "nightly_short"):
+            out = measure_nightly(folder, work, days)
         else:
             raise SystemExit(f"unknown measurement {kind!r}")
     finally:
@@ -243,56 +270,87 @@ def _median(rows: list[dict[str, Any]], key: str) -> float:
     return statistics.median(row[key] for row in rows)
 
 
-def bench_size(n: int, repeats: int) -> dict[str, Any]:
-    """Floor and pipeline at n events, interleaved, `repeats` times each; medians."""
-    _, gen_seconds = ensure_data(n)
-    if gen_seconds is not None:
-        print(f"generated {n:,} events in {gen_seconds:.1f}s", file=sys.stderr)
-    floors, pipes, nightly, runs = [], [], [], []
-    for r in range(repeats):
-        # Interleaved, alternating which goes first so drift hits all alike.
-        order = ("floor", "journeys", "pipeline", "nightly") if r % 2 == 0 else \
-            ("nightly", "pipeline", "journeys", "floor")
-        for kind in order:
-            res = child(kind, n)
-            {"floor": floors, "pipeline": pipes, "nightly": nightly,
-             "journeys": runs}[kind].append(res)
-            print(f"  {n:,} repeat {r + 1}/{repeats} {kind}: {res['seconds']:.2f}s",
-                  file=sys.stderr)
-    floor_s, pipe_s = _median(floors, "seconds"), _median(pipes, "seconds")
-    steps = {step: statistics.median(p["steps"][step] for p in pipes)
-             for step in pipes[0]["steps"]}
+def _kinds() -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in os.environ.get("BENCH_KINDS", ",".join(KINDS)).split(",")
+                  if k.strip())
+    unknown = set(kinds) - set(KINDS)
+    if unknown or "floor" not in kinds:
+        raise SystemExit(f"BENCH_KINDS: {sorted(unknown)} unknown, or floor missing "
+                         f"(kinds: {', '.join(KINDS)})")
+    return kinds
+
+
+def _journeys_summary(runs: list[dict[str, Any]], n: int, floor_s: float,
+                      prefix: str) -> dict[str, Any]:
+    """Medians of `journeys run` measurements: seconds, the breakdown, steps, peak RSS."""
     run_s = _median(runs, "seconds")
     return {
-        "size": n, "repeats": repeats, "generate_seconds": gen_seconds,
-        "journeys_run_seconds": run_s, "journeys_run_ratio": run_s / floor_s,
-        "journeys_run_events_per_s": n / run_s,
-        "journeys_run_peak_rss_mb": max(row["peak_rss_mb"] for row in runs),
-        "journeys_run_breakdown_seconds": {
+        f"{prefix}_seconds": run_s, f"{prefix}_ratio": run_s / floor_s,
+        f"{prefix}_events_per_s": n / run_s,
+        f"{prefix}_peak_rss_mb": max(row["peak_rss_mb"] for row in runs),
+        f"{prefix}_breakdown_seconds": {
             part: _median(runs, f"{part}_seconds")
             for part in ("build", "check", "publish", "dagster", "startup")},
-        "journeys_run_check_share": _median(runs, "check_seconds") / run_s,
-        "journeys_run_steps_seconds": {
+        f"{prefix}_check_share": _median(runs, "check_seconds") / run_s,
+        f"{prefix}_steps_seconds": {
             step: {part: statistics.median(r["steps"][step][part] for r in runs)
                    for part in ("build", "check")} for step in runs[0]["steps"]},
-        "floor_seconds": floor_s, "pipeline_seconds": pipe_s,
-        "floor_events_per_s": n / floor_s, "pipeline_events_per_s": n / pipe_s,
-        "ratio": pipe_s / floor_s, "steps_seconds": steps,
-        "ingest_seconds": steps["ingest"], "build_publish_seconds": pipe_s - steps["ingest"],
-        "floor_peak_rss_mb": max(row["peak_rss_mb"] for row in floors),
-        "pipeline_peak_rss_mb": max(row["peak_rss_mb"] for row in pipes),
-        "ingest_peak_rss_mb": max(row["peak_rss_ingest_mb"] for row in pipes),
-        "loaded": pipes[0]["loaded"], "rejected": pipes[0]["rejected"],
-        "events_rows": pipes[0]["events_rows"],
-        "nightly_seconds": _median(nightly, "seconds"),
-        "nightly_ratio": _median(nightly, "seconds") / pipe_s,
-        "nightly_persons_rebuilt": nightly[0]["persons_rebuilt"],
-        "nightly_persons": nightly[0]["persons"], "nightly_loaded": nightly[0]["loaded"],
-        "nightly_steps_seconds": {step: statistics.median(r["steps"][step] for r in nightly)
-                                  for step in nightly[0]["steps"]},
-        "floor_runs": floors, "pipeline_runs": pipes, "nightly_runs": nightly,
-        "journeys_runs": runs,
+        f"{prefix}_runs": runs,
     }
+
+
+def bench_size(n: int, repeats: int) -> dict[str, Any]:
+    """The kinds at n events, interleaved, `repeats` times each; medians."""
+    kinds = _kinds()
+    for size, days in ((n, DAYS), *([(short_size(n), SHORT_DAYS)]
+                                    if "nightly_short" in kinds else [])):
+        _, gen_seconds = ensure_data(size, days)
+        if gen_seconds is not None:
+            print(f"generated {size:,} events over {days} days in {gen_seconds:.1f}s",
+                  file=sys.stderr)
+    runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+    for r in range(repeats):
+        # Interleaved, alternating which goes first so drift hits all alike.
+        for kind in kinds if r % 2 == 0 else tuple(reversed(kinds)):
+            res = child(kind, short_size(n) if kind == "nightly_short" else n)
+            runs[kind].append(res)
+            print(f"  {n:,} repeat {r + 1}/{repeats} {kind}: {res['seconds']:.2f}s",
+                  file=sys.stderr)
+    floors = runs["floor"]
+    floor_s = _median(floors, "seconds")
+    out: dict[str, Any] = {
+        "size": n, "days": DAYS, "repeats": repeats, "floor_seconds": floor_s,
+        "floor_events_per_s": n / floor_s,
+        "floor_peak_rss_mb": max(row["peak_rss_mb"] for row in floors), "floor_runs": floors}
+    if "journeys" in kinds:
+        out.update(_journeys_summary(runs["journeys"], n, floor_s, "journeys_run"))
+    if "pipeline" in kinds:
+        pipes = runs["pipeline"]
+        pipe_s = _median(pipes, "seconds")
+        steps = {step: statistics.median(p["steps"][step] for p in pipes)
+                 for step in pipes[0]["steps"]}
+        out.update({
+            "pipeline_seconds": pipe_s, "pipeline_events_per_s": n / pipe_s,
+            "ratio": pipe_s / floor_s, "steps_seconds": steps,
+            "ingest_seconds": steps["ingest"], "build_publish_seconds": pipe_s - steps["ingest"],
+            "pipeline_peak_rss_mb": max(row["peak_rss_mb"] for row in pipes),
+            "ingest_peak_rss_mb": max(row["peak_rss_ingest_mb"] for row in pipes),
+            "loaded": pipes[0]["loaded"], "rejected": pipes[0]["rejected"],
+            "events_rows": pipes[0]["events_rows"], "pipeline_runs": pipes})
+    for kind, days in (("nightly", DAYS), ("nightly_short", SHORT_DAYS)):
+        if kind not in kinds:
+            continue
+        nightly = runs[kind]
+        out.update({k: v for k, v in _journeys_summary(nightly, n, floor_s, kind).items()
+                    if not k.endswith(("_ratio", "_events_per_s"))})
+        out.update({f"{kind}_days": days, f"{kind}_persons_rebuilt": nightly[0]["persons_rebuilt"],
+                    f"{kind}_persons": nightly[0]["persons"],
+                    f"{kind}_loaded": nightly[0]["loaded"]})
+        if "journeys" in kinds:
+            out[f"{kind}_share"] = out[f"{kind}_seconds"] / out["journeys_run_seconds"]
+    if "nightly" in kinds and "nightly_short" in kinds:
+        out["nightly_growth"] = out["nightly_seconds"] / out["nightly_short_seconds"]
+    return out
 
 
 #: The text formats `journeys run` is measured on, against the same events in Parquet.
@@ -326,40 +384,51 @@ def bench_text(n: int, repeats: int) -> list[dict[str, Any]]:
     return out
 
 
-COLUMNS = (("size", "{:,}"), ("floor_seconds", "{:.2f}"), ("pipeline_seconds", "{:.2f}"),
-           ("floor_events_per_s", "{:,.0f}"), ("pipeline_events_per_s", "{:,.0f}"),
-           ("ratio", "{:.2f}"), ("ingest_seconds", "{:.2f}"), ("build_publish_seconds", "{:.2f}"),
-           ("floor_peak_rss_mb", "{:,.0f}"), ("pipeline_peak_rss_mb", "{:,.0f}"))
-HEADERS = ("events", "floor s", "pipeline s", "floor ev/s", "pipeline ev/s", "ratio",
-           "ingest s", "build+publish s", "floor RSS MB", "pipeline RSS MB")
+COLUMNS = (("size", "{:,}"), ("floor_seconds", "{:.2f}"), ("journeys_run_seconds", "{:.2f}"),
+           ("journeys_run_ratio", "{:.2f}"), ("journeys_run_events_per_s", "{:,.0f}"),
+           ("journeys_run_peak_rss_mb", "{:,.0f}"), ("pipeline_seconds", "{:.2f}"),
+           ("ratio", "{:.2f}"), ("nightly_seconds", "{:.2f}"), ("nightly_share", "{:.0%}"),
+           ("nightly_short_seconds", "{:.2f}"), ("nightly_growth", "{:.2f}"))
+HEADERS = ("events", "floor s", "journeys run s", "ratio", "events/s", "RSS MB",
+           "stripped s", "ratio", "nightly s", "share", "nightly 30d s", "growth")
 
 
 def print_table(rows: list[dict[str, Any]], text: list[dict[str, Any]]) -> None:
-    cells = [list(HEADERS)] + [[fmt.format(row[key]) for key, fmt in COLUMNS] for row in rows]
+    cells = [list(HEADERS)] + [[fmt.format(row[key]) if key in row else "-"
+                                for key, fmt in COLUMNS] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(HEADERS))]
     for i, line in enumerate(cells):
         print("  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)))
         if i == 0:
             print("  ".join("-" * w for w in widths))
     for row in rows:
-        parts = row["journeys_run_breakdown_seconds"]
-        print(f"\njourneys run at {row['size']:,} events: {row['journeys_run_seconds']:.2f}s = "
-              f"{row['journeys_run_ratio']:.2f}x the floor, "
-              f"{row['journeys_run_events_per_s']:,.0f} events/s, peak RSS "
-              f"{row['journeys_run_peak_rss_mb']:,.0f} MB; building {parts['build']:.2f}s, "
-              f"checks {parts['check']:.2f}s ({row['journeys_run_check_share']:.0%}), "
-              f"publishing {parts['publish']:.2f}s, Dagster {parts['dagster']:.2f}s, "
-              f"start-up and exit {parts['startup']:.2f}s")
-        for step, split in sorted(row["journeys_run_steps_seconds"].items(),
-                                  key=lambda x: -sum(x[1].values())):
-            print(f"  {split['build']:8.2f} build  {split['check']:8.2f} check  {step}")
-        print(f"\nstripped pipeline steps at {row['size']:,} events (median seconds):")
-        for step, seconds in sorted(row["steps_seconds"].items(), key=lambda x: -x[1]):
-            print(f"  {seconds:8.2f}  {step}")
-        print(f"nightly run adding the last day at {row['size']:,} events: "
-              f"{row['nightly_seconds']:.2f}s = {row['nightly_ratio']:.1%} of the full run; "
-              f"{row['nightly_loaded']:,} events loaded, {row['nightly_persons_rebuilt']:,} of "
-              f"{row['nightly_persons']:,} persons rebuilt")
+        for prefix, what in (("journeys_run", "journeys run"),
+                             ("nightly", f"nightly journeys run ({DAYS} days of history)"),
+                             ("nightly_short", f"nightly journeys run ({SHORT_DAYS} days of "
+                                               "history, same daily volume)")):
+            if f"{prefix}_seconds" not in row:
+                continue
+            parts = row[f"{prefix}_breakdown_seconds"]
+            ratio = f" = {row['journeys_run_ratio']:.2f}x the floor" \
+                if prefix == "journeys_run" else ""
+            print(f"\n{what} at {row['size']:,} events: {row[f'{prefix}_seconds']:.2f}s{ratio}, "
+                  "peak RSS "
+                  f"{row[f'{prefix}_peak_rss_mb']:,.0f} MB; building {parts['build']:.2f}s, "
+                  f"checks {parts['check']:.2f}s ({row[f'{prefix}_check_share']:.0%}), "
+                  f"publishing {parts['publish']:.2f}s, Dagster {parts['dagster']:.2f}s, "
+                  f"start-up and exit {parts['startup']:.2f}s")
+            if prefix != "journeys_run":
+                print(f"  {row[f'{prefix}_loaded']:,} events loaded, "
+                      f"{row[f'{prefix}_persons_rebuilt']:,} of {row[f'{prefix}_persons']:,} "
+                      "persons rebuilt" + (f"; {row[f'{prefix}_share']:.1%} of the full run"
+                                           if f"{prefix}_share" in row else ""))
+            for step, split in sorted(row[f"{prefix}_steps_seconds"].items(),
+                                      key=lambda x: -sum(x[1].values())):
+                print(f"  {split['build']:8.2f} build  {split['check']:8.2f} check  {step}")
+        if "steps_seconds" in row:
+            print(f"\nstripped pipeline steps at {row['size']:,} events (median seconds):")
+            for step, seconds in sorted(row["steps_seconds"].items(), key=lambda x: -x[1]):
+                print(f"  {seconds:8.2f}  {step}")
     for t in text:
         print(f"\njourneys run on {t['format']} at {t['size']:,} events: "
               f"{t['journeys_run_seconds']:.2f}s = {t['ratio_to_parquet']:.2f}x the run on "
@@ -369,7 +438,7 @@ def print_table(rows: list[dict[str, Any]], text: list[dict[str, Any]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--one", choices=("floor", "pipeline", "journeys", "nightly"),
+    parser.add_argument("--one", choices=KINDS,
                         help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--format", help=argparse.SUPPRESS)
@@ -388,6 +457,7 @@ def main() -> None:
     out = RESULTS / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
     out.write_text(json.dumps({"started": started.isoformat(), "machine": machine(),
                                "memory_limit": MEMORY_LIMIT, "seed": synthetic.SEED,
+                               "days": DAYS,
                                "results": rows, "text_formats": text}, indent=2))
     print(f"results: {out.relative_to(ROOT)}")
 

@@ -1,11 +1,11 @@
 """Synthetic multichannel events at any scale, for the benchmark (`make bench`).
 
 Deterministic for a given size and seed: persons (one in five anonymous only, one in ten in a
-B2B account), sessions of about six events 5 s to 5 min apart over 30 days, web/app/email/call
-center/survey events with revenue on purchases and NPS on survey answers. Written as canonical
-Parquet (one file per day and chunk, already in the canonical column names and types) so that
-the benchmark measures the pipeline rather than text parsing; `write_text_formats` writes the
-same events as CSV and NDJSON for the ingest comparison.
+B2B account), sessions of about six events 5 s to 5 min apart over 90 days (or `days`),
+web/app/email/call center/survey events with revenue on purchases and NPS on survey answers.
+Written as canonical Parquet (one file per day and chunk, already in the canonical column names
+and types) so that the benchmark measures the pipeline rather than text parsing;
+`write_text_formats` writes the same events as CSV and NDJSON for the ingest comparison.
 
 Vectorized with numpy and Arrow, in chunks of sessions, so 100M events need a few GB at most.
 """
@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import yaml
 
 SEED = 20261123
-DAYS = 30
+DAYS = 90
 START = datetime(2025, 10, 1, tzinfo=UTC)  # in the past: never rejected as "future"
 CHUNK_EVENTS = 10_000_000
 
@@ -76,9 +76,9 @@ def _prefixed(prefix: str, numbers: np.ndarray, null: np.ndarray | None = None) 
     return pc.if_else(pa.array(null), pa.scalar(None, pa.string()), text)
 
 
-def generate(n: int, folder: Path, *, seed: int = SEED) -> None:
-    """n events: ~n/12 persons (1 in 5 anonymous only), ~6-event sessions, 30 days, written
-    to `folder/events/day-DD-KKK.parquet` with `folder/journeys.yaml`."""
+def generate(n: int, folder: Path, *, seed: int = SEED, days: int = DAYS) -> None:
+    """n events: ~n/12 persons (1 in 5 anonymous only), ~6-event sessions, over `days` days
+    from START, written to `folder/events/day-DDD-KKK.parquet` with `folder/journeys.yaml`."""
     events = folder / "events"
     shutil.rmtree(events, ignore_errors=True)
     events.mkdir(parents=True)
@@ -86,19 +86,19 @@ def generate(n: int, folder: Path, *, seed: int = SEED) -> None:
     chunks = max(1, -(-n // CHUNK_EVENTS))
     for k in range(chunks):
         lo, hi = n * k // chunks, n * (k + 1) // chunks
-        _chunk(np.random.default_rng([seed, k]), lo, hi - lo, persons, events, k)
+        _chunk(np.random.default_rng([seed, k]), lo, hi - lo, persons, events, k, days)
     config = {"sources": [{"name": "events", "path": "events/*.parquet", "format": "parquet"}],
               **CONFIG}
     (folder / "journeys.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def _chunk(rng: np.random.Generator, id_base: int, n: int, persons: int, events: Path,
-           k: int) -> None:
+           k: int, days: int) -> None:
     sessions = max(1, n // 6)
     # Events grouped into sessions (sorted session index: variable session lengths).
     session = np.sort(rng.integers(0, sessions, n))
     s_person = rng.integers(0, persons, sessions)
-    s_day = rng.integers(0, DAYS, sessions)
+    s_day = rng.integers(0, days, sessions)
     s_start = s_day * 86_400 + rng.integers(0, 86_400 - 3_600, sessions)
     # Within a session: events 5 s to 5 min apart.
     gaps = rng.integers(5, 300, n)
@@ -155,7 +155,7 @@ def _chunk(rng: np.random.Generator, id_base: int, n: int, persons: int, events:
     day = (seconds // 86_400).astype(np.int32)
     for d in np.unique(day):  # a late session may spill into day 31
         part = table.filter(pa.array(day == d))
-        pq.write_table(part, events / f"day-{d:02d}-{k:03d}.parquet", compression="zstd")
+        pq.write_table(part, events / f"day-{d:03d}-{k:03d}.parquet", compression="zstd")
 
 
 def write_text_formats(folder: Path, target: Path) -> dict[str, Path]:
