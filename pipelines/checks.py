@@ -57,12 +57,15 @@ def check_specs(table: str, *, asset: str | None = None) -> list[dg.AssetCheckSp
 
 def check_results(con: duckdb.DuckDBPyConnection, table: str, config: Config, *,
                   as_of: datetime | None, schema: str = "staging", asset: str | None = None,
-                  tolerance: timedelta | None = None) -> list[dg.AssetCheckResult]:
+                  tolerance: timedelta | None = None,
+                  rows_schema: str | None = None) -> list[dg.AssetCheckResult]:
     """Run the suite of `<schema>.<table>` and return one result per spec of `check_specs`
     (arguments as for `journey_core.quality.check_table`)."""
     check = quality.check_table(con, table, config, schema=schema, as_of=as_of,
-                                tolerance=tolerance)
-    return to_check_results(check, asset=asset, location=f"{schema}.{table}")
+                                tolerance=tolerance, rows_schema=rows_schema)
+    location = f"{schema}.{table}" + (f" (row rules on {rows_schema}.{table}, the rows this "
+                                      "run rebuilt)" if rows_schema else "")
+    return to_check_results(check, asset=asset, location=location)
 
 
 def to_check_results(check: TableCheck, *, asset: str | None = None,

@@ -127,18 +127,23 @@ class _Rule:
 
 def check_table(con: duckdb.DuckDBPyConnection, table: str, config: Config, *,
                 schema: str = "staging", as_of: datetime | None = None,
-                tolerance: timedelta | None = None) -> TableCheck:
+                tolerance: timedelta | None = None,
+                rows_schema: str | None = None) -> TableCheck:
     """Run the suite of `table` on `<schema>.<table>`.
 
     No event time may be later than `as_of` (default: the time of the check) + `tolerance`
     (default: the config's `max_future`). Cross-table rules read the ingest tables from `main`
     and the other published tables from `schema`.
+
+    `rows_schema`: where the row-level rules look instead (an incremental run's rebuilt rows,
+    `delta.<table>`: the other rows of `<schema>.<table>` are published rows that passed them
+    when they were published). The rules across rows always look at all of `<schema>.<table>`.
     """
     spec = _spec(table)
     latest = _utc(as_of or datetime.now(UTC)) + (
         config.max_future if tolerance is None else tolerance)
     rules = [*_column_rules(spec, config, latest), *_advisory_rules(spec)]
-    outcomes = _run_gx(con, schema, spec, rules)
+    outcomes = _run_gx(con, rows_schema or schema, spec, rules)
     outcomes += _sql_outcomes(con, spec, schema, config)
     return TableCheck(table, outcomes)
 

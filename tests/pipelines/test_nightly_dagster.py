@@ -131,6 +131,39 @@ def test_cli_backfill_runs_each_day_in_order(instance, landing, tmp_path, capsys
                  "--from", "2026-09-03", "--to", "2026-09-01"]) == 2
 
 
+def _rows_checked(result: dg.ExecuteInProcessResult, check: str) -> dict[str, int]:
+    """Rows each rule of an asset check looked at, from its summary (`| ok | rule | column |
+    rows | ...`), by `rule[column]`."""
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == check]
+    lines = evaluation.metadata["summary"].value.splitlines()[2:]
+    return {f"{c[2].strip()}[{c[3].strip()}]": int(c[4]) for c in (line.split("|")
+                                                                      for line in lines)}
+
+
+def test_nightly_checks_the_rows_it_rebuilt(instance, landing, tmp_path) -> None:
+    """An incremental run checks the row rules on the touched persons' rebuilt rows only (c2's
+    two events, not c1's), and the rules across rows on the whole table (three events)."""
+    _drop(landing, "a.csv", ("e1", "2026-09-01T10:00:00Z", "c1"),
+          ("e2", "2026-09-01T11:00:00Z", "c2"))
+    resource = JourneysResource(config_path=str(landing), warehouse_dir=str(tmp_path / "wh"))
+    full = dg.materialize(all_assets, partition_key="2026-09-01", instance=instance,
+                          resources={"warehouse": resource})
+    assert full.success
+    assert _rows_checked(full, "events_contract")["expect_column_values_to_not_be_null"
+                                                   "[event_id]"] == 2
+    _drop(landing, "b.csv", ("e3", "2026-09-02T10:00:00Z", "c2"))
+    nightly = dg.materialize(all_assets, partition_key="2026-09-02", instance=instance,
+                             resources={"warehouse": resource})
+    assert nightly.success
+    assert _state(tmp_path / "wh")[2] == "incremental"
+    checked = _rows_checked(nightly, "events_contract")
+    assert checked["expect_column_values_to_not_be_null[event_id]"] == 2
+    assert checked["expect_column_values_to_be_unique[event_id]"] == 3
+    (evaluation,) = [e for e in nightly.get_asset_check_evaluations()
+                     if e.check_name == "events_contract"]
+    assert "delta.events" in evaluation.metadata["table"].value
+
+
 def test_unpartitioned_run_takes_as_of_from_the_data(instance, landing, tmp_path) -> None:
     """`journeys run` without dates is one unpartitioned run: as-of is the end of the day of
     the latest event."""

@@ -285,6 +285,24 @@ def test_a_primary_key_is_unique(con: duckdb.DuckDBPyConnection) -> None:
                                             (3, 2, [{"stage": "awareness", "rows": 2}])}
 
 
+def test_row_rules_can_look_at_the_rebuilt_rows_only(con: duckdb.DuckDBPyConnection) -> None:
+    """With `rows_schema` (an incremental run's rebuilt rows), the row rules count those rows
+    only, so a bad rebuilt row fails and a published row is not checked again; the key rule
+    still looks at the whole staged table."""
+    put(con, "funnel", {"stage": "awareness"}, {"stage": "awareness", "reached": None})
+    con.execute("create schema delta")
+    con.execute("create table delta.funnel as select * from staging.funnel where false")
+    con.execute("insert into delta.funnel select * replace ('consideration' as stage) "
+                "from staging.funnel where reached is not null")
+    result = check(con, "funnel", rows_schema="delta")
+    assert failed(result) == {("expect_column_values_to_be_unique", "stage"):
+                              (2, 2, [{"stage": "awareness", "rows": 2}])}
+    assert outcome(result, "expect_column_values_to_not_be_null", "reached").element_count == 1
+    con.execute("update delta.funnel set reached = null")
+    assert failed(check(con, "funnel", rows_schema="delta"))[
+        ("expect_column_values_to_not_be_null", "reached")][:2] == (1, 1)
+
+
 def test_a_compound_primary_key_is_unique(con: duckdb.DuckDBPyConnection) -> None:
     """Uniqueness of a compound key is checked over the whole table, in DuckDB."""
     put(con, "identity_map", *[{"identifier_type": "customer_id", "identifier_value": "c1"}] * 3,
