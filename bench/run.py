@@ -69,14 +69,10 @@ KINDS = ("floor", "journeys", "pipeline", "nightly", "nightly_short")
 # --- data ----------------------------------------------------------------------------------
 
 
-def data_folder(n: int, days: int = DAYS) -> Path:
-    return DATA / f"{n}-{days}d"
-
-
 def ensure_data(n: int, days: int = DAYS) -> tuple[Path, float | None]:
     """The synthetic events of size n over `days` days (generated once, cached under
     bench/.data/<n>-<days>d/)."""
-    folder = data_folder(n, days)
+    folder = DATA / f"{n}-{days}d"
     if (folder / "READY").is_file():
         return folder, None
     started = time.perf_counter()

@@ -22,6 +22,7 @@ from journey_core.model import Step, pipeline_graph
 from journey_core.model.incremental import DELTA
 from journey_core.ops import ingest_files, stage
 from journey_core.publish import publish
+from journey_core.warehouse import exists
 from journey_core.warehouse.quoting import columns, ident
 from pipelines.checks import check_results, check_specs, to_check_results
 from pipelines.resources import JourneysResource
@@ -139,13 +140,6 @@ def _spec(step: Step, table: str) -> dg.AssetSpec:
         metadata={"dagster/column_schema": column_schema(spec), "grain": spec.grain})
 
 
-def rebuilt_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """The tables of this incremental run's `delta` schema: the touched persons' rows."""
-    return {r[0] for r in con.execute(
-        "select table_name from duckdb_tables() where schema_name = ? union all "
-        "select view_name from duckdb_views() where schema_name = ?", [DELTA, DELTA]).fetchall()}
-
-
 def step_asset(step: Step) -> dg.AssetsDefinition:
     """The asset(s) of one step of the table graph: one per table it publishes (the identity
     step has two), each with its checks."""
@@ -168,10 +162,9 @@ def step_asset(step: Step) -> dg.AssetsDefinition:
             # Audit before publish: a failed blocking check stops `published_tables`. A table
             # an incremental run rebuilt for the touched persons only (`delta.<table>`) has its
             # row rules checked on those rows; the rules across rows see the whole table.
-            rebuilt = rebuilt_tables(con)
-            checks = [r for table in counts
-                      for r in check_results(con, table, config, as_of=ctx.as_of,
-                                             rows_schema=DELTA if table in rebuilt else None)]
+            checks = [r for table in counts for r in check_results(
+                con, table, config, as_of=ctx.as_of,
+                rows_schema=DELTA if exists(con, DELTA, table) else None)]
             timing = step_timing(step.name, build=built - started,
                                  check=time.monotonic() - built)
             for table, rows in counts.items():
