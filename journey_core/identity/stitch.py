@@ -23,7 +23,10 @@ every such anchor), `first_event_id` and `first_conflict_at` the first of them.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import duckdb
 import numpy as np
@@ -37,6 +40,27 @@ from journey_core.warehouse import scalar
 Node = tuple[str, str]  # (identifier_type, identifier_value)
 #: A refused link: (identifier kept out, anchor, first_at, first_event_id, events).
 Refusal = tuple[Node, Node, object, str, int]
+Params = Mapping[str, Any] | Sequence[Any] | None
+
+
+class StitchEngine(Protocol):
+    """What stitching asks of a SQL engine (the model layer's `Engine` has all of it):
+    statements in DuckDB's dialect, temporary tables, Arrow tables read as tables, and a
+    labelling of the connected components (`label_components_duckdb` on DuckDB,
+    `label_components_sql` where the graph cannot leave the engine)."""
+
+    def execute(self, sql: str, params: Params = None) -> None: ...
+
+    def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]: ...
+
+    def scalar(self, sql: str, params: Params = None) -> Any: ...
+
+    def register(self, name: str, table: pa.Table) -> AbstractContextManager[Any]: ...
+
+    def label_components(self) -> int:
+        """`_components` (identifier_type, identifier_value, component) as a temporary table:
+        every identifier of `int_identity_edges` and a label shared by exactly the identifiers
+        of its connected component. Returns the number of identifiers."""
 
 
 @dataclass
@@ -89,9 +113,10 @@ def anonymous_person_id(smallest: Node) -> str:
         f"{smallest[0]}:{smallest[1]}".encode()).hexdigest()[:16]
 
 
-def _label_components(con: duckdb.DuckDBPyConnection) -> int:
-    """Number every identifier (`_nodes`) and label its connected component over all links
-    (`_components`, scipy on integer ids). Returns the number of identifiers."""
+def label_components_duckdb(con: duckdb.DuckDBPyConnection) -> int:
+    """`StitchEngine.label_components` on DuckDB: number every identifier (`_nodes`) and label
+    its connected component over all links (`_components`, scipy on integer ids, in one
+    pass over the edges)."""
     con.execute("""
         create or replace temp table _nodes as
         select identifier_type, identifier_value, (row_number() over () - 1)::bigint as node
@@ -119,13 +144,78 @@ def _label_components(con: duckdb.DuckDBPyConnection) -> int:
         """)
     finally:
         con.unregister("_labels")
+        con.execute("drop table _nodes")
     return n
 
 
-def _component_persons(con: duckdb.DuckDBPyConnection) -> None:
+def label_components_sql(engine: StitchEngine) -> int:
+    """`StitchEngine.label_components` in SQL alone, for engines where the edges cannot be
+    pulled into one process (Spark): minimum-label propagation with pointer jumping.
+
+    Every identifier starts with its own key (`type:value`) as label. A round gives each
+    identifier the smallest label among its own and its neighbours' (one hop), then the label
+    of that label's identifier (a jump, which halves chains). A label is always an identifier
+    of the same component and never grows; when a round changes nothing, neighbours share
+    one label, so the whole component does, and it is the component's smallest key (whose
+    label can only ever be itself). Chains shorten geometrically with the jumps, so the
+    number of rounds grows with the log of the component's diameter, not with the graph."""
+    key = "{t} || ':' || {v}"
+    engine.execute(f"""
+        create or replace temp table _links as
+        select {key.format(t="anchor_type", v="anchor_value")} as a,
+               {key.format(t="identifier_type", v="identifier_value")} as b
+        from int_identity_edges
+        where anchor_type <> identifier_type or anchor_value <> identifier_value
+    """)
+    engine.execute("""
+        create or replace temp table _links as
+        select a, b from _links union select b, a from _links
+    """)
+    engine.execute(f"""
+        create or replace temp table _labels as
+        select distinct identifier_type, identifier_value,
+               {key.format(t="identifier_type", v="identifier_value")} as node,
+               {key.format(t="identifier_type", v="identifier_value")} as label
+        from int_identity_edges
+    """)
+    while True:
+        engine.execute("""
+            create or replace temp table _hop as
+            select l.node, least(min(l.label), coalesce(min(m.label), min(l.label))) as label
+            from _labels as l
+            left join _links as k on k.a = l.node
+            left join _labels as m on m.node = k.b
+            group by l.node
+        """)
+        engine.execute("""
+            create or replace temp table _next as
+            select l.identifier_type, l.identifier_value, l.node,
+                   least(h.label, j.label) as label
+            from _labels as l
+            join _hop as h on h.node = l.node
+            join _hop as j on j.node = h.label
+        """)
+        changed = engine.scalar("""
+            select count(*) from _next as n join _labels as l on l.node = n.node
+            where n.label <> l.label
+        """)
+        engine.execute("create or replace temp table _labels as select * from _next")
+        if not changed:
+            break
+    engine.execute("""
+        create or replace temp table _components as
+        select identifier_type, identifier_value, label as component from _labels
+    """)
+    n = engine.scalar("select count(*) from _components")
+    for name in ("_links", "_hop", "_next", "_labels"):
+        engine.execute(f"drop table if exists {name}")
+    return n
+
+
+def _component_persons(engine: StitchEngine) -> None:
     """Per component (`_persons`): how many customer_ids it holds, and its person_id when it
     holds at most one."""
-    con.execute("""
+    engine.execute("""
         create or replace temp table _persons as
         select component,
                count(distinct identifier_value) filter (identifier_type = $customer_id)
@@ -139,11 +229,11 @@ def _component_persons(con: duckdb.DuckDBPyConnection) -> None:
     """, {"customer_id": CUSTOMER_ID, "anonymous_prefix": ANONYMOUS_PREFIX})
 
 
-def _split_components(con: duckdb.DuckDBPyConnection) -> tuple[dict[Node, str], list[Refusal]]:
+def _split_components(engine: StitchEngine) -> tuple[dict[Node, str], list[Refusal]]:
     """Components with two or more customer_ids: their links one by one, in first-event
     order, with merge protection. Returns each of their identifiers' person_id and the
     refused links, in link order."""
-    edges = con.execute("""
+    edges = engine.rows("""
         select e.anchor_type, e.anchor_value, e.identifier_type, e.identifier_value,
                e.first_at, e.first_event_id, e.events
         from int_identity_edges as e
@@ -151,7 +241,7 @@ def _split_components(con: duckdb.DuckDBPyConnection) -> tuple[dict[Node, str], 
           on c.identifier_type = e.identifier_type and c.identifier_value = e.identifier_value
         join _persons as p on p.component = c.component and p.customers > 1
         order by e.first_at, e.first_event_id, e.priority
-    """).fetchall()
+    """)
     comps = _Components()
     refused: list[Refusal] = []
     for a_type, a_value, o_type, o_value, first_at, first_event_id, events in edges:
@@ -163,17 +253,17 @@ def _split_components(con: duckdb.DuckDBPyConnection) -> tuple[dict[Node, str], 
     return comps.person_of(), refused
 
 
-def _write_identity_map(con: duckdb.DuckDBPyConnection, split: dict[Node, str]) -> None:
+def _write_identity_map(engine: StitchEngine, split: dict[Node, str]) -> None:
     """`identity_map`: each identifier's person (that of its split component, else of its
     component) and when it was first seen."""
     nodes = sorted(split)
-    con.register("_split", pa.table({
+    split_table = pa.table({
         "identifier_type": pa.array([n[0] for n in nodes], pa.string()),
         "identifier_value": pa.array([n[1] for n in nodes], pa.string()),
         "person_id": pa.array([split[n] for n in nodes], pa.string()),
-    }))
-    try:
-        con.execute("""
+    })
+    with engine.register("_split", split_table):
+        engine.execute("""
             create or replace table identity_map as
             with persons as (
                 select c.identifier_type, c.identifier_value,
@@ -190,13 +280,11 @@ def _write_identity_map(con: duckdb.DuckDBPyConnection, split: dict[Node, str]) 
             select p.identifier_type, p.identifier_value, p.person_id, f.first_seen_at
             from persons as p join first_seen as f using (identifier_type, identifier_value)
         """)
-    finally:
-        con.unregister("_split")
-        for name in ("_nodes", "_components", "_persons"):
-            con.execute(f"drop table if exists {name}")
+    for name in ("_components", "_persons"):
+        engine.execute(f"drop table if exists {name}")
 
 
-def _write_conflicts(con: duckdb.DuckDBPyConnection, split: dict[Node, str],
+def _write_conflicts(engine: StitchEngine, split: dict[Node, str],
                      refused: list[Refusal]) -> int:
     """`identity_conflicts`: one row per identifier kept out and refused person (see the
     module docstring); returns the number of rows."""
@@ -209,7 +297,7 @@ def _write_conflicts(con: duckdb.DuckDBPyConnection, split: dict[Node, str],
             conflicts[key] = {"person_id": split[other], "first_event_id": first_event_id,
                               "first_conflict_at": first_at, "events": events}
     keys = sorted(conflicts)
-    con.register("_conflicts", pa.table({
+    table = pa.table({
         "identifier_type": pa.array([k[0] for k in keys], pa.string()),
         "identifier_value": pa.array([k[1] for k in keys], pa.string()),
         "person_id": pa.array([conflicts[k]["person_id"] for k in keys], pa.string()),
@@ -218,15 +306,13 @@ def _write_conflicts(con: duckdb.DuckDBPyConnection, split: dict[Node, str],
         "first_conflict_at": pa.array([conflicts[k]["first_conflict_at"] for k in keys],
                                       pa.timestamp("us", tz="UTC")),
         "events": pa.array([conflicts[k]["events"] for k in keys], pa.int64()),
-    }))
-    try:
-        con.execute("create or replace table identity_conflicts as select * from _conflicts")
-    finally:
-        con.unregister("_conflicts")
+    })
+    with engine.register("_conflicts", table):
+        engine.execute("create or replace table identity_conflicts as select * from _conflicts")
     return len(keys)
 
 
-def stitch_identities(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+def stitch_identities(engine: StitchEngine) -> tuple[int, int]:
     """Build the identity step's two tables, `identity_map` and `identity_conflicts`, from
     `int_identity_edges` (both where the connection's search path creates tables).
 
@@ -237,8 +323,8 @@ def stitch_identities(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
 
     Returns (identifiers, conflicts).
     """
-    n = _label_components(con)
-    _component_persons(con)
-    split, refused = _split_components(con)
-    _write_identity_map(con, split)
-    return n, _write_conflicts(con, split, refused)
+    n = engine.label_components()
+    _component_persons(engine)
+    split, refused = _split_components(engine)
+    _write_identity_map(engine, split)
+    return n, _write_conflicts(engine, split, refused)

@@ -1,7 +1,8 @@
 """The model layer: the SQL models of `sql/` (`runner`), the table graph derived from them
 (`graph`), the run context shared by every step of a run (`context`), building a step into
 staging (`build`), incremental runs (`incremental`), the config tables (`config_tables`), and
-the engine seam every SQL statement goes through (`engine`).
+the engine seam every SQL statement goes through (`engine`), and the Spark engine behind it
+(`spark`, imported on its own: it needs the optional `pyspark`).
 
 Layer 5: imports `contract`, `config`, `warehouse` and `identity` (the identity step).
 """

@@ -9,6 +9,7 @@ persons' rows (`journey_core.model.incremental`).
 
 from __future__ import annotations
 
+from journey_core.identity import stitch_identities
 from journey_core.model.context import RunContext
 from journey_core.model.engine import Engine
 from journey_core.model.graph import Step
@@ -30,10 +31,9 @@ def clear_staging(engine: Engine) -> None:
     run that failed its checks must never be published by a later one."""
     engine.drop_schema(STAGING)
     engine.drop_schema(DELTA)
-    for (name,) in engine.rows(
-            "select table_name from duckdb_tables() where database_name = current_database() "
-            "and schema_name = 'main' and starts_with(table_name, ?)", [STAGED_PREFIX]):
-        engine.execute(f"drop table {qualified('main', name)}")
+    for name in engine.tables("main"):
+        if name.startswith(STAGED_PREFIX):
+            engine.execute(f"drop table {qualified('main', name)}")
 
 
 def _build_whole(engine: Engine, ctx: RunContext, step: Step) -> None:
@@ -46,7 +46,7 @@ def _build_whole(engine: Engine, ctx: RunContext, step: Step) -> None:
         else:
             run_model(engine, model, ctx.params)
     if step.is_identity:
-        engine.stitch_identities()
+        stitch_identities(engine)
 
 
 def build_person_step(engine: Engine, ctx: RunContext, step: Step) -> None:

@@ -1,8 +1,9 @@
 """The engine seam: everything the model layer asks of a SQL engine, behind one small interface.
 
 The models (`sql/`), the table graph, the builder and the incremental planner speak only to
-`Engine`. Today one engine implements it, `DuckDBEngine`, over a connection to the warehouse
-file; a second engine (Spark) implements the same methods and the models run unchanged.
+`Engine`. Two engines implement it: `DuckDBEngine` here, over a connection to the warehouse
+file, and `SparkEngine` (`journey_core.model.spark`, with the optional `pyspark`), over a Spark
+session; the models run unchanged on both.
 Names and paths reach SQL text only through `journey_core.warehouse.quoting`; values are bound.
 """
 
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
-from journey_core.identity import stitch_identities
+from journey_core.identity import label_components_duckdb
 from journey_core.warehouse import ensure_tables, exists, scalar
 from journey_core.warehouse.quoting import ident
 
@@ -63,9 +64,13 @@ class Engine(Protocol):
     def register(self, name: str, table: pa.Table) -> Any:
         """A context manager: `name` reads the Arrow table while it is open."""
 
-    def stitch_identities(self) -> tuple[int, int]:
-        """The identity step: `identity_map` and `identity_conflicts` from
-        `int_identity_edges`; returns (identifiers, conflicts)."""
+    def tables(self, schema: str) -> list[str]:
+        """The names of the tables (not views) in `schema`."""
+
+    def label_components(self) -> int:
+        """The identity step's connected components of `int_identity_edges` as the temporary
+        table `_components` (`journey_core.identity.StitchEngine`); the number of
+        identifiers."""
 
 
 class DuckDBEngine:
@@ -118,5 +123,10 @@ class DuckDBEngine:
         finally:
             self.con.unregister(name)
 
-    def stitch_identities(self) -> tuple[int, int]:
-        return stitch_identities(self.con)
+    def tables(self, schema: str) -> list[str]:
+        return [row[0] for row in self.con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database() "
+            "and schema_name = ?", [schema]).fetchall()]
+
+    def label_components(self) -> int:
+        return label_components_duckdb(self.con)

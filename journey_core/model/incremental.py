@@ -155,9 +155,11 @@ def plan(engine: Engine, config: Config, as_of: datetime, *, partition: date | N
             f"select count(distinct person_id) from {STAGING}.identity_map") \
             if engine.exists(STAGING, "identity_map") else 0
     mode = INCREMENTAL if incremental else FULL
-    engine.execute(f"create table {STAGING}._run as select ? as mode, ?::timestamptz as as_of, "
-                   "?::date as partition, ?::bigint as persons, ? as config_fingerprint",
-                   [mode, as_of, partition, persons, fingerprint])
+    engine.execute(f"create table {STAGING}._run as select $mode as mode, "
+                   "$as_of::timestamptz as as_of, $partition::date as \"partition\", "
+                   "$persons::bigint as persons, $fingerprint as config_fingerprint",
+                   {"mode": mode, "as_of": as_of, "partition": partition, "persons": persons,
+                    "fingerprint": fingerprint})
     return Plan(mode, as_of, partition, persons, fingerprint)
 
 

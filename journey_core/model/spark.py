@@ -1,0 +1,255 @@
+"""The Spark engine: the same models, table graph, builder and identity rules on Apache Spark.
+
+`SparkEngine` implements the engine seam (`journey_core.model.engine.Engine`) over a
+`SparkSession`. Every statement reaching it is written in DuckDB's dialect (the models of
+`sql/`, the builder's, planner's and stitcher's statements) and is transpiled here with sqlglot,
+once per text and search path:
+
+- **Schemas** are Spark databases. DuckDB's search path (`Engine.use`) has no Spark
+  counterpart, so every unqualified table name is qualified here with the first schema of the
+  path that holds it (a new table goes to the first schema), as DuckDB resolves it.
+- **Parameters** stay bound: `$name` becomes Spark's `:name` and `?` the named `:p<i>`,
+  passed as `args`, never pasted into the text.
+- **Tables** are Parquet tables under the session's warehouse. `create or replace table` (which
+  Spark's session catalog cannot do) drops and creates; a table of the contract
+  (`journey_core.contract.schema.TABLES`) is cast to the contract's column types, since Spark's
+  result types drift (`int` for `bigint`, decimals for doubles).
+- **Temporary tables** (the stitcher's) are local checkpoints behind temporary views.
+- **Identity** labels connected components in SQL alone (`label_components_sql`): the edges
+  never leave the cluster; only the few components holding two customer_ids are walked link
+  by link on the driver, exactly as on DuckDB.
+
+The session settings that make results equal DuckDB's are pinned by `spark_session` (UTC
+session time zone, ANSI mode). DuckDB-only constructs in the builder's own statements (`union
+all by name`, `* replace`) are not translated yet: Spark runs full builds (see the README).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from journey_core.contract.schema import TABLES
+from journey_core.identity import label_components_sql
+from journey_core.model.build import STAGED_PREFIX
+from journey_core.model.engine import Params
+from journey_core.warehouse.quoting import ident
+
+with warnings.catch_warnings():
+    # PySpark 4.3 warns at import that it does not fully support pandas 3; nothing here
+    # goes through pandas (results come back as Arrow).
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                            category=FutureWarning)
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+    from pyspark.sql import DataFrame, SparkSession
+
+#: Settings every Spark session of the pipeline runs with (results equal DuckDB's).
+SPARK_SETTINGS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "true",
+    "spark.sql.sources.default": "parquet",
+    "spark.sql.legacy.createHiveTableByDefault": "false",
+}
+#: Contract types Spark has no name for, and what they are stored as.
+_SPARK_TYPES = {"json": "varchar"}
+
+
+def spark_session(warehouse: Path, *, master: str = "local[2]",
+                  conf: Mapping[str, str] | None = None) -> SparkSession:
+    """A Spark session with the pipeline's settings, its tables under `warehouse`; `conf`
+    adds to or overrides the defaults (not the pinned `SPARK_SETTINGS`)."""
+    builder = (SparkSession.builder.master(master).appName("journeys")
+               .config("spark.sql.warehouse.dir", str(warehouse))
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.shuffle.partitions", "8"))
+    for key, value in {**(conf or {}), **SPARK_SETTINGS}.items():
+        builder = builder.config(key, value)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                                category=FutureWarning)
+        spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+class SparkEngine:
+    """The engine seam on a Spark session (see the module docstring)."""
+
+    errors: tuple[type[Exception], ...] = (PySparkException, Py4JJavaError,
+                                           sqlglot.errors.SqlglotError)
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+        self._path: tuple[str, ...] = ("main",)
+        #: Temporary tables: cached DataFrames behind temporary views.
+        self._temps: dict[str, DataFrame] = {}
+        #: Arrow tables read as tables (`register`), by name.
+        self._registered: set[str] = set()
+
+    # -- translation -----------------------------------------------------------------------
+
+    def _qualify(self, tree: exp.Expression) -> None:
+        """Qualify every table name as DuckDB's search path would resolve it."""
+        ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+        target = tree.this if isinstance(tree, exp.Create | exp.Insert) else None
+        if isinstance(target, exp.Schema):
+            target = target.this
+        for table in tree.find_all(exp.Table):
+            if table.args.get("db") or not table.name or table.name in ctes:
+                continue
+            if table is target and isinstance(tree, exp.Create):
+                if not self._is_temp(tree):
+                    table.set("db", exp.to_identifier(self._path[0]))
+                continue
+            if table.name in self._temps or table.name in self._registered:
+                continue
+            for schema in self._path:
+                if self.exists(schema, table.name):
+                    table.set("db", exp.to_identifier(schema))
+                    break
+
+    @staticmethod
+    def _is_temp(tree: exp.Expression) -> bool:
+        props = tree.args.get("properties")
+        return bool(props and props.find(exp.TemporaryProperty))
+
+    def _bind(self, tree: exp.Expression, params: Params) -> dict[str, Any]:
+        """Spark's named arguments for the statement's parameters (`?` becomes `:p<i>`)."""
+        if not params:
+            return {}
+        if isinstance(params, Mapping):
+            used = {p.this for p in tree.find_all(exp.Placeholder) if p.this}
+            return {k: v for k, v in params.items() if k in used}
+        args = {}
+        positional = [p for p in tree.find_all(exp.Placeholder, bfs=False) if not p.this]
+        for i, (node, value) in enumerate(zip(positional, params, strict=True)):
+            node.set("this", f"p{i}")
+            args[f"p{i}"] = value
+        return args
+
+    def _contract_select(self, target: exp.Table, select: exp.Expression) -> exp.Expression:
+        """The select cast to the contract's column types, when the target is a contract
+        table (or a published table staged under `_staged_<name>`)."""
+        spec = TABLES.get(target.name.removeprefix(STAGED_PREFIX))
+        columns = getattr(spec, "columns", None)
+        if not columns:
+            return select
+        casts = [exp.cast(exp.column(c.name, quoted=True),
+                          exp.DataType.build(_SPARK_TYPES.get(c.type, c.type), dialect="duckdb")
+                          ).as_(c.name, quoted=True) for c in columns]
+        return exp.select(*casts).from_(exp.Subquery(this=select, alias=exp.to_identifier(
+            "_contract")))
+
+    def _sql(self, sql: str, params: Params) -> DataFrame | None:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+        if isinstance(tree, exp.Command):
+            raise sqlglot.errors.ParseError(f"not translatable to Spark SQL: {sql.strip()[:120]}")
+        args = self._bind(tree, params)
+        self._qualify(tree)
+        if isinstance(tree, exp.Create) and self._is_temp(tree) and tree.kind == "TABLE":
+            return self._temp_table(tree.this.name, tree.expression, args)
+        dropped = tree.find(exp.Table) if isinstance(tree, exp.Drop) else None
+        if dropped is not None and dropped.name in self._temps:
+            del self._temps[dropped.name]
+            self.spark.catalog.dropTempView(dropped.name)
+            return None
+        if isinstance(tree, exp.Create) and tree.kind == "TABLE":
+            if tree.expression is not None:
+                tree.set("expression", self._contract_select(tree.this, tree.expression))
+            if tree.args.get("replace"):
+                tree.set("replace", False)
+                self.spark.sql(f"drop table if exists {tree.this.sql(dialect='spark')}")
+        return self.spark.sql(tree.sql(dialect="spark"), args=args or None)
+
+    def _temp_table(self, name: str, select: exp.Expression, args: dict[str, Any]) -> None:
+        """A temporary table: the select's rows, computed now and kept without their lineage
+        (a local checkpoint), behind a temporary view. (A cached view would be recomputed
+        whenever a table it was computed from is replaced, and an iteration's plans would
+        grow with every round.)"""
+        frame = self.spark.sql(select.sql(dialect="spark"), args=args or None)
+        self._temps[name] = frame.localCheckpoint(eager=True)
+        self._temps[name].createOrReplaceTempView(name)
+
+    # -- the Engine protocol ----------------------------------------------------------------
+
+    def execute(self, sql: str, params: Params = None) -> None:
+        frame = self._sql(sql, params)
+        if frame is not None and frame.columns:
+            frame.collect()  # a query run for its effect: run it
+
+    def arrow(self, sql: str, params: Params = None) -> pa.Table:
+        frame = self._sql(sql, params)
+        if frame is None:
+            raise ValueError(f"not a query: {sql.strip()[:120]}")
+        return frame.toArrow()
+
+    def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
+        # through Arrow: timestamps come back as instants in UTC, as DuckDB's do
+        table = self.arrow(sql, params)
+        columns = [column.to_pylist() for column in table.columns]
+        return list(zip(*columns, strict=True)) if columns else []
+
+    def scalar(self, sql: str, params: Params = None) -> Any:
+        found = self.rows(sql, params)
+        return found[0][0] if found else None
+
+    def create_table(self, target: str, select: str, params: Params = None) -> None:
+        self.execute(f"create or replace table {target} as\n{select}", params)
+
+    def create_view(self, target: str, select: str) -> None:
+        self.execute(f"create or replace view {target} as\n{select}")
+
+    def exists(self, schema: str, name: str) -> bool:
+        return (self.spark.catalog.databaseExists(schema)
+                and self.spark.catalog.tableExists(f"{schema}.{name}"))
+
+    def tables(self, schema: str) -> list[str]:
+        if not self.spark.catalog.databaseExists(schema):
+            return []
+        return [t.name for t in self.spark.catalog.listTables(schema)
+                if t.tableType != "VIEW" and not t.isTemporary]
+
+    def ensure_tables(self, names: list[str]) -> None:
+        for name in names:
+            if not self.exists("main", name):
+                spec = TABLES[name]
+                cols = ", ".join(f"{ident(c.name)} {_SPARK_TYPES.get(c.type, c.type)}"
+                                 for c in spec.columns)
+                self.execute(f"create table main.{ident(name)} ({cols})")
+
+    def use(self, *schemas: str) -> None:
+        self._path = schemas
+        self.create_schema(schemas[0])
+        self.spark.sql(f"use {exp.to_identifier(schemas[0]).sql(dialect='spark')}")
+
+    def create_schema(self, name: str) -> None:
+        self.spark.sql(f"create database if not exists {self._name(name)}")
+
+    def drop_schema(self, name: str) -> None:
+        self.spark.sql(f"drop database if exists {self._name(name)} cascade")
+
+    @staticmethod
+    def _name(name: str) -> str:
+        return exp.to_identifier(name, quoted=True).sql(dialect="spark")
+
+    @contextmanager
+    def register(self, name: str, table: pa.Table) -> Iterator[None]:
+        self.spark.createDataFrame(table).createOrReplaceTempView(name)
+        self._registered.add(name)
+        try:
+            yield
+        finally:
+            self._registered.discard(name)
+            self.spark.catalog.dropTempView(name)
+
+    def label_components(self) -> int:
+        return label_components_sql(self)
