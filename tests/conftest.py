@@ -30,7 +30,7 @@ def sample_warehouse(tmp_path_factory: pytest.TempPathFactory, sample_config_pat
 
 #: Tests that take minutes: collected first, so that the parallel runner (`-n 2 --dist loadfile`)
 #: starts them at once and runs the rest beside them instead of after them.
-LONG_FIRST = ("tests/faults/test_kill_anywhere.py",)
+LONG_FIRST = ("tests/faults/test_kill_anywhere.py", "tests/spark/test_spark_engine.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

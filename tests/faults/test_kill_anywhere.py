@@ -23,7 +23,9 @@ from tests.faults.test_faults import HEADER, _env, cli_run, project
 from tests.faults.test_recovery import B_CSV, parquet_rows
 from tests.helpers import published_snapshot
 
-KILLS = 20
+#: Kill moments, evenly spread over the run (8 keep the whole suite inside CI's time; each
+#: costs a partial run and a full rerun).
+KILLS = 8
 
 
 def _published(wh: Path) -> tuple[dict[str, list], dict[str, list]]:
@@ -48,7 +50,7 @@ def _start(cfg: Path, wh: Path, log: Path) -> subprocess.Popen:
 
 def test_killed_at_any_moment(tmp_path: Path) -> None:
     """`journeys run` with new files (a re-export of a file with a rejected line, now grown,
-    and a gzip file), SIGKILLed with every process it started at 20 evenly spread moments of
+    and a gzip file), SIGKILLed with every process it started at `KILLS` evenly spread moments of
     its run (its length measured on a run started the same way): after each kill the warehouse
     opens, the published tables and the Parquet exports are each wholly the old version or
     wholly the new one, and the next run succeeds and equals a clean run."""
