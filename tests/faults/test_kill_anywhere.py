@@ -23,9 +23,9 @@ from tests.faults.test_faults import HEADER, _env, cli_run, project
 from tests.faults.test_recovery import B_CSV, parquet_rows
 from tests.helpers import published_snapshot
 
-#: Kill moments, evenly spread over the run (8 keep the whole suite inside CI's time; each
+#: Kill moments, evenly spread over the run (5 keep the whole suite inside CI's time; each
 #: costs a partial run and a full rerun).
-KILLS = 8
+KILLS = 5
 
 
 def _published(wh: Path) -> tuple[dict[str, list], dict[str, list]]:

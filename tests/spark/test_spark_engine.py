@@ -51,7 +51,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkEngine]:
     time.tzset()
     spark = spark_session(tmp_path_factory.mktemp("spark") / "warehouse",
                           conf={"spark.driver.memory": "1g",
-                                "spark.sql.shuffle.partitions": "2",  # tiny data, two cores
+                                # tiny data on two cores: few partitions, no re-planning
+                                "spark.sql.shuffle.partitions": "2",
+                                "spark.sql.adaptive.enabled": "false",
                                 "spark.driver.extraJavaOptions": f"-Duser.timezone={HOST_TZ}"})
     try:
         yield SparkEngine(spark)
