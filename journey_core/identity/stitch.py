@@ -23,7 +23,6 @@ every such anchor), `first_event_id` and `first_conflict_at` the first of them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -35,12 +34,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from journey_core.contract.vocabulary import ANONYMOUS_PREFIX, CUSTOMER_ID
-from journey_core.warehouse import scalar
+from journey_core.warehouse import Params, scalar
 
 Node = tuple[str, str]  # (identifier_type, identifier_value)
 #: A refused link: (identifier kept out, anchor, first_at, first_event_id, events).
 Refusal = tuple[Node, Node, object, str, int]
-Params = Mapping[str, Any] | Sequence[Any] | None
 
 
 class StitchEngine(Protocol):

@@ -9,7 +9,7 @@ Names and paths reach SQL text only through `journey_core.warehouse.quoting`; va
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -17,10 +17,8 @@ import duckdb
 import pyarrow as pa
 
 from journey_core.identity import label_components_duckdb
-from journey_core.warehouse import ensure_tables, exists, scalar
+from journey_core.warehouse import Params, ensure_tables, exists, scalar, table_names
 from journey_core.warehouse.quoting import ident
-
-Params = Mapping[str, Any] | Sequence[Any] | None
 
 
 class Engine(Protocol):
@@ -124,9 +122,7 @@ class DuckDBEngine:
             self.con.unregister(name)
 
     def tables(self, schema: str) -> list[str]:
-        return [row[0] for row in self.con.execute(
-            "select table_name from duckdb_tables() where database_name = current_database() "
-            "and schema_name = ?", [schema]).fetchall()]
+        return table_names(self.con, schema)
 
     def label_components(self) -> int:
         return label_components_duckdb(self.con)

@@ -2,8 +2,8 @@
 
 `SparkEngine` implements the engine seam (`journey_core.model.engine.Engine`) over a
 `SparkSession`. Every statement reaching it is written in DuckDB's dialect (the models of
-`sql/`, the builder's, planner's and stitcher's statements) and is transpiled here with sqlglot,
-once per text and search path:
+`sql/`, the builder's, planner's and stitcher's statements) and is transpiled here with sqlglot
+each time it runs:
 
 - **Schemas** are Spark databases. DuckDB's search path (`Engine.use`) has no Spark
   counterpart, so every unqualified table name is qualified here with the first schema of the
@@ -36,10 +36,10 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from journey_core.contract.schema import TABLES
+from journey_core.contract.schema import TABLES, Column
 from journey_core.identity import label_components_sql
 from journey_core.model.build import STAGED_PREFIX
-from journey_core.model.engine import Params
+from journey_core.warehouse import Params
 from journey_core.warehouse.quoting import ident
 
 with warnings.catch_warnings():
@@ -60,6 +60,11 @@ SPARK_SETTINGS = {
 }
 #: Contract types Spark has no name for, and what they are stored as.
 _SPARK_TYPES = {"json": "varchar"}
+
+
+def _spark_type(column: Column) -> str:
+    """The column's contract type, in DuckDB's words, as Spark can store it."""
+    return _SPARK_TYPES.get(column.type, column.type)
 
 
 def spark_session(warehouse: Path, *, master: str = "local[2]",
@@ -90,7 +95,7 @@ class SparkEngine:
     def __init__(self, spark: SparkSession) -> None:
         self.spark = spark
         self._path: tuple[str, ...] = ("main",)
-        #: Temporary tables: cached DataFrames behind temporary views.
+        #: Temporary tables: local checkpoints behind temporary views.
         self._temps: dict[str, DataFrame] = {}
         #: Arrow tables read as tables (`register`), by name.
         self._registered: set[str] = set()
@@ -144,7 +149,7 @@ class SparkEngine:
         if not columns:
             return select
         casts = [exp.cast(exp.column(c.name, quoted=True),
-                          exp.DataType.build(_SPARK_TYPES.get(c.type, c.type), dialect="duckdb")
+                          exp.DataType.build(_spark_type(c), dialect="duckdb")
                           ).as_(c.name, quoted=True) for c in columns]
         return exp.select(*casts).from_(exp.Subquery(this=select, alias=exp.to_identifier(
             "_contract")))
@@ -222,14 +227,13 @@ class SparkEngine:
         for name in names:
             if not self.exists("main", name):
                 spec = TABLES[name]
-                cols = ", ".join(f"{ident(c.name)} {_SPARK_TYPES.get(c.type, c.type)}"
-                                 for c in spec.columns)
+                cols = ", ".join(f"{ident(c.name)} {_spark_type(c)}" for c in spec.columns)
                 self.execute(f"create table main.{ident(name)} ({cols})")
 
     def use(self, *schemas: str) -> None:
+        # every name is qualified from the path (`_qualify`): Spark's current database is unused
         self._path = schemas
         self.create_schema(schemas[0])
-        self.spark.sql(f"use {exp.to_identifier(schemas[0]).sql(dialect='spark')}")
 
     def create_schema(self, name: str) -> None:
         self.spark.sql(f"create database if not exists {self._name(name)}")

@@ -6,13 +6,15 @@ Layer 2: imports `contract` and `config` only.
 
 from journey_core.warehouse.connection import (
     WAREHOUSE_FILE,
+    Params,
     apply_settings,
     connect,
     ensure_tables,
     exists,
     row_count,
     scalar,
+    table_names,
 )
 
-__all__ = ["WAREHOUSE_FILE", "apply_settings", "connect", "ensure_tables", "exists", "row_count",
-           "scalar"]
+__all__ = ["WAREHOUSE_FILE", "Params", "apply_settings", "connect", "ensure_tables", "exists",
+           "row_count", "scalar", "table_names"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from journey_core.config import Config
 
 WAREHOUSE_FILE = "journeys.duckdb"
+#: Values bound to a statement: by name (`$name`) or by position (`?`).
+Params = Mapping[str, Any] | Sequence[Any] | None
 
 
 def connect(warehouse_dir: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -47,9 +50,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, names: list[str] | None = None
     """Create the named tables (default: all) with their contract schema when missing, and
     upgrade the internal tables (kept across runs) of an older warehouse that lack a column
     (`upgrade_table`). A published table is replaced whole by the next publish anyway."""
-    existing = {row[0] for row in con.execute(
-        "select table_name from duckdb_tables() where schema_name = 'main' "
-        "and database_name = current_database()").fetchall()}
+    existing = set(table_names(con, "main"))
     for name in names or list(TABLES):
         if name not in existing:
             con.execute(TABLES[name].ddl("main"))
@@ -87,6 +88,13 @@ def upgrade_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
         con.execute("rollback")
         raise
     return True
+
+
+def table_names(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+    """The tables (not views) of `schema` in the connection's database."""
+    return [row[0] for row in con.execute(
+        "select table_name from duckdb_tables() where schema_name = ? "
+        "and database_name = current_database()", [schema]).fetchall()]
 
 
 def exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:

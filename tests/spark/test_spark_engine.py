@@ -22,6 +22,7 @@ import pytest
 from journey_core.config import Config, load_config
 from journey_core.contract.schema import TABLES
 from journey_core.model import RunContext, build_step, clear_staging
+from journey_core.warehouse import connect
 from journey_core.warehouse.quoting import qualified
 from tests.helpers import CLOCK_COLUMNS, build_warehouse, event, make_config
 
@@ -121,8 +122,7 @@ def test_the_sample_builds_on_spark_equal_to_duckdb(engine: SparkEngine, sample_
     (identity by SQL labelling, every `sql/` model transpiled), give every published table
     exactly as the DuckDB engine published it. A model using a construct that Spark cannot run
     fails its step here."""
-    duck = duckdb.connect(str(sample_warehouse / "journeys.duckdb"), read_only=True)
-    duck.execute("set TimeZone = 'UTC'")  # as every pipeline connection does
+    duck = connect(sample_warehouse, read_only=True)
     try:
         counts = _build_on_spark_and_compare(engine, duck, load_config(sample_config_path))
     finally:
@@ -136,7 +136,7 @@ def _trap_events() -> list[dict]:
         return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
     web = {"channel": "web"}
-    events = [
+    return [
         # c1: no account_id, device nor segment on the first event (arg_min skips NULLs in
         # DuckDB; Spark's MIN_BY does not), a month boundary, an exact tie in time,
         # non-ASCII text, a checkout abandoned, a survey answer
@@ -177,7 +177,6 @@ def _trap_events() -> list[dict]:
         event("t32", utc("2026-09-03T10:03:00"), anonymous_id="a5", event_type="product_view",
               **web),
     ]
-    return events
 
 
 def test_dialect_traps_build_on_spark_equal_to_duckdb(engine: SparkEngine,
