@@ -276,6 +276,25 @@ class DuckDBSettings(_Model):
     threads: int | None = Field(default=None, ge=1)
 
 
+class SparkSettings(_Model):
+    """Where the Spark engine (`engine: spark`) runs. See the README, "When one machine is not
+    enough"."""
+
+    #: `local[N]` (a session in this process), `spark://host:7077`, `yarn`, ... or a Spark
+    #: Connect server, `sc://host:15002`.
+    master: str = "local[2]"
+    #: Spark settings (`spark.driver.memory: 4g`, object-store credentials, ...); the settings
+    #: that make results equal DuckDB's (UTC session time zone, ANSI mode) are pinned.
+    conf: dict[str, str] = {}
+    #: The Spark tables' location (`spark.sql.warehouse.dir`: a folder, or an object-store URI
+    #: such as `s3a://bucket/journeys`). Default: `<warehouse>/spark`.
+    warehouse: str | None = None
+
+
+#: The engines a run can build the tables on.
+ENGINES = ("duckdb", "spark")
+
+
 class Config(_Model):
     """The whole pipeline config; relative source paths resolve against `base_dir`."""
 
@@ -295,6 +314,9 @@ class Config(_Model):
     segments: list[SegmentDimension] = []
     accounts: AccountConfig = AccountConfig()
     duckdb: DuckDBSettings = DuckDBSettings()
+    #: Where the tables are built: `duckdb` (the embedded default) or `spark`.
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkSettings = SparkSettings()
     base_dir: Path = Path(".")
 
     @field_validator("sources")

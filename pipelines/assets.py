@@ -13,17 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from journey_core import quality
 from journey_core.contract.schema import TABLES, Table
 from journey_core.ingest import undo
-from journey_core.model import Step, pipeline_graph
-from journey_core.model.incremental import DELTA
-from journey_core.ops import ingest_files, stage
+from journey_core.model import DuckDBEngine, Engine, Step, pipeline_graph
+from journey_core.model.incremental import DELTA, STAGING
+from journey_core.ops import hand_over, ingest_files, stage
 from journey_core.publish import publish
-from journey_core.warehouse import exists
-from journey_core.warehouse.quoting import columns, ident
+from journey_core.warehouse.quoting import columns, qualified
 from pipelines.checks import check_results, check_specs, to_check_results
 from pipelines.resources import JourneysResource
 
@@ -46,24 +44,24 @@ def column_schema(table: Table) -> dg.TableSchema:
     ])
 
 
-def _preview(con: duckdb.DuckDBPyConnection, table: Table, rows: int = 5) -> str:
-    """A small markdown preview of the table (json properties left out)."""
+def _preview(engine: Engine, table: Table, rows: int = 5) -> str:
+    """A small markdown preview of the staged table (json properties left out)."""
     cols = [c.name for c in table.columns if c.type != "json"]
-    data = con.execute(f"select {columns(cols)} from {ident(table.name)} limit ?",
-                       [rows]).fetchall()
+    data = engine.rows(f"select {columns(cols)} from {qualified(STAGING, table.name)} limit ?",
+                       [rows])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in data]
     return "\n".join(lines)
 
 
-def table_metadata(con: duckdb.DuckDBPyConnection, name: str, rows: int) -> dict[str, object]:
+def table_metadata(engine: Engine, name: str, rows: int) -> dict[str, object]:
     table = TABLES[name]
     return {
         "dagster/row_count": dg.MetadataValue.int(rows),
         "dagster/column_schema": column_schema(table),
         "grain": table.grain,
         "primary_key": ", ".join(table.primary_key),
-        "preview": dg.MetadataValue.md(_preview(con, table)),
+        "preview": dg.MetadataValue.md(_preview(engine, table)),
     }
 
 
@@ -97,6 +95,8 @@ def ingested_events(context: dg.AssetExecutionContext,
         if failed:
             context.log.error(f"blocking checks failed on {', '.join(failed)}: this run's "
                               f"ingest of {undone} file(s) was undone")
+        elif warehouse.on_spark():
+            hand_over(con, warehouse.models(con), warehouse.handover_folder())
         rows = con.execute("select count(*) from ingested_events").fetchall()[0][0]
         reconciliation = "\n".join(
             ["| file | read | loaded | rejected | duplicates | skipped |", "|---" * 6 + "|"]
@@ -157,21 +157,22 @@ def step_asset(step: Step) -> dg.AssetsDefinition:
         started = time.monotonic()
         with warehouse.connect() as con:
             ctx = warehouse.run_context(context, con)
-            counts = stage(con, ctx, step.name)
+            engine = warehouse.models(con)
+            counts = stage(engine, ctx, step.name)
             built = time.monotonic()
             # Audit before publish: a failed blocking check stops `published_tables`. A table
             # an incremental run rebuilt for the touched persons only (`delta.<table>`) has its
             # row rules checked on those rows; the rules across rows see the whole table.
             checks = [r for table in counts for r in check_results(
-                con, table, config, as_of=ctx.as_of,
-                rows_schema=DELTA if exists(con, DELTA, table) else None)]
+                con if isinstance(engine, DuckDBEngine) else engine, table, config,
+                as_of=ctx.as_of, rows_schema=DELTA if engine.exists(DELTA, table) else None)]
             timing = step_timing(step.name, build=built - started,
                                  check=time.monotonic() - built)
             for table, rows in counts.items():
                 warehouse.reporter(context)(
                     f"built {table}: {rows} rows in {built - started:.1f}s")
                 yield dg.MaterializeResult(asset_key=table, metadata={
-                    **table_metadata(con, table, rows), **timing})
+                    **table_metadata(engine, table, rows), **timing})
             yield from checks
 
     return _asset
@@ -195,7 +196,8 @@ def published_tables(context: dg.AssetExecutionContext,
                      warehouse: JourneysResource) -> dg.MaterializeResult:
     started = time.monotonic()
     with warehouse.connect() as con:
-        tables = publish(con, Path(warehouse.warehouse_dir), pipeline_graph())
+        tables = publish(con, Path(warehouse.warehouse_dir), pipeline_graph(),
+                         engine=warehouse.models(con))
     seconds = time.monotonic() - started
     warehouse.forget_run(context.run.run_id)  # the run is over: its context goes
     warehouse.reporter(context)(f"published {len(tables)} tables")

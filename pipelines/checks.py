@@ -55,12 +55,13 @@ def check_specs(table: str, *, asset: str | None = None) -> list[dg.AssetCheckSp
     return specs
 
 
-def check_results(con: duckdb.DuckDBPyConnection, table: str, config: Config, *,
+def check_results(con: duckdb.DuckDBPyConnection | quality.Queries, table: str, config: Config, *,
                   as_of: datetime | None, schema: str = "staging", asset: str | None = None,
                   tolerance: timedelta | None = None,
                   rows_schema: str | None = None) -> list[dg.AssetCheckResult]:
     """Run the suite of `<schema>.<table>` and return one result per spec of `check_specs`
-    (arguments as for `journey_core.quality.check_table`)."""
+    (arguments as for `journey_core.quality.check_table`: `con` is DuckDB's connection or
+    the Spark engine)."""
     check = quality.check_table(con, table, config, schema=schema, as_of=as_of,
                                 tolerance=tolerance, rows_schema=rows_schema)
     location = f"{schema}.{table}" + (f" (row rules on {rows_schema}.{table}, the rows this "

@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from journey_core.config import ConfigError, load_config
+from journey_core.config import ENGINES, ConfigError, load_config
 from journey_core.contract.schema import INGESTED_EVENTS, PUBLISHED
 from journey_core.ingest import IngestError
 from journey_core.model import ModelError
@@ -76,7 +76,8 @@ def _run(args: argparse.Namespace) -> int:
     warehouse = Path(args.warehouse)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     resource = JourneysResource(config_path=str(args.config), warehouse_dir=str(warehouse),
-                                progress=not args.verbose, full_rebuild=args.full)
+                                progress=not args.verbose, full_rebuild=args.full,
+                                engine=args.engine or "")
     # Failures are reported by main() in one line; -v shows Dagster's own log and stack traces.
     log_level = "DEBUG" if args.verbose else "CRITICAL"
     rejected_files: dict[str, str] = {}
@@ -361,6 +362,9 @@ def _add_run(sub: Any) -> None:
                      help="first UTC day (YYYY-MM-DD) to run, a Dagster partition each")
     run.add_argument("--to", dest="date_to", type=_day, metavar="DATE",
                      help="last UTC day to run (default: --from)")
+    run.add_argument("--engine", choices=ENGINES,
+                     help="where the tables are built (default: the config's `engine`, else "
+                     "duckdb); spark needs the spark extra and a Java runtime")
     run.add_argument("--full", action="store_true",
                      help="rebuild every person, not only those the new files touch")
     run.set_defaults(func=cmd_run)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -14,7 +15,8 @@ from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
 from journey_core.config import Config, load_config
-from journey_core.model import RunContext
+from journey_core.model import DuckDBEngine, Engine, RunContext
+from journey_core.model.incremental import compute_as_of
 from journey_core.ops import start_run
 from journey_core.warehouse import WAREHOUSE_FILE, apply_settings
 
@@ -32,8 +34,33 @@ class JourneysResource(dg.ConfigurableResource):
     progress: bool = False
     #: Rebuild every person even when an incremental run would do (`journeys run --full`).
     full_rebuild: bool = False
+    #: `duckdb` or `spark`: where the tables are built; empty: the config's `engine`.
+    engine: str = ""
     #: Run id -> the run context, built by the run's first table step.
     _contexts: dict[str, RunContext] = PrivateAttr(default_factory=dict)
+    #: The Spark engine (one session per process), started on first use.
+    _spark: Any = PrivateAttr(None)
+
+    def engine_name(self) -> str:
+        return self.engine or self.load().engine
+
+    def on_spark(self) -> bool:
+        return self.engine_name() == "spark"
+
+    def models(self, con: duckdb.DuckDBPyConnection) -> Engine:
+        """The engine the tables are built, checked and published on: DuckDB's, on `con`, or
+        the Spark session's (ingest, the ledger and the export version stay in DuckDB)."""
+        if not self.on_spark():
+            return DuckDBEngine(con)
+        if self._spark is None:
+            from journey_core.model.spark import spark_engine  # pyspark: an optional extra
+
+            self._spark = spark_engine(self.load(), Path(self.warehouse_dir))
+        return self._spark
+
+    def handover_folder(self) -> Path:
+        """Where DuckDB's ingest tables are written for Spark to read (replaced each run)."""
+        return Path(self.warehouse_dir) / ".spark-handover"
 
     def reporter(self, context: dg.AssetExecutionContext) -> Callable[[str], None]:
         if self.progress:
@@ -70,11 +97,15 @@ class JourneysResource(dg.ConfigurableResource):
 
     def run_context(self, context: dg.AssetExecutionContext,
                     con: duckdb.DuckDBPyConnection) -> RunContext:
-        """The run's context, built once per run (after ingest) and shared by its steps."""
+        """The run's context, built once per run (after ingest) and shared by its steps. A run
+        on Spark rebuilds every person, with the as-of DuckDB's state gives."""
         run_id = context.run.run_id
         if run_id not in self._contexts:
-            self._contexts[run_id] = start_run(con, self.load(), partition=run_partition(context),
-                                               full=self.full_rebuild)
+            partition = run_partition(context)
+            as_of = compute_as_of(DuckDBEngine(con), partition) if self.on_spark() else None
+            self._contexts[run_id] = start_run(
+                self.models(con), self.load(), partition=partition,
+                full=self.full_rebuild or self.on_spark(), as_of=as_of)
         return self._contexts[run_id]
 
 

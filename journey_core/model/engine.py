@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
@@ -18,7 +19,10 @@ import pyarrow as pa
 
 from journey_core.identity import label_components_duckdb
 from journey_core.warehouse import Params, ensure_tables, exists, scalar, table_names
-from journey_core.warehouse.quoting import ident
+from journey_core.warehouse.quoting import ident, literal
+
+#: Target size of one Parquet file: large enough for BI engines, small enough to split work.
+PARQUET_FILE_BYTES = "256MB"
 
 
 class Engine(Protocol):
@@ -64,6 +68,11 @@ class Engine(Protocol):
 
     def tables(self, schema: str) -> list[str]:
         """The names of the tables (not views) in `schema`."""
+
+    def write_parquet(self, select: str, folder: Path, params: Params = None, *,
+                      one_file: bool = False) -> None:
+        """Write the select's rows as zstd Parquet into the new `folder`: `data.parquet`
+        (`one_file`), else `data_<n>.parquet` files of about `PARQUET_FILE_BYTES`."""
 
     def label_components(self) -> int:
         """The identity step's connected components of `int_identity_edges` as the temporary
@@ -123,6 +132,17 @@ class DuckDBEngine:
 
     def tables(self, schema: str) -> list[str]:
         return table_names(self.con, schema)
+
+    def write_parquet(self, select: str, folder: Path, params: Params = None, *,
+                      one_file: bool = False) -> None:
+        if one_file:
+            folder.mkdir()
+            self.con.execute(f"copy ({select}) to {literal(folder / 'data.parquet')} "
+                             "(format parquet, compression zstd)", params or [])
+        else:
+            self.con.execute(f"copy ({select}) to {literal(folder)} (format parquet, "
+                             f"compression zstd, file_size_bytes {literal(PARQUET_FILE_BYTES)})",
+                             params or [])
 
     def label_components(self) -> int:
         return label_components_duckdb(self.con)

@@ -26,6 +26,7 @@ all by name`, `* replace`) are not translated yet: Spark runs full builds (see t
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from journey_core.config import Config
 from journey_core.contract.schema import TABLES, Column
 from journey_core.identity import label_components_sql
 from journey_core.model.build import STAGED_PREFIX
@@ -49,7 +51,13 @@ with warnings.catch_warnings():
                             category=FutureWarning)
     from py4j.protocol import Py4JJavaError
     from pyspark.errors import PySparkException
+    from pyspark.logger import PySparkLogger
     from pyspark.sql import DataFrame, SparkSession
+
+# PySpark logs every failed statement's error (with the JVM's stack trace) as JSON on stderr
+# when the exception is made; the exception itself reaches the caller, who reports it.
+for _name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+    PySparkLogger.getLogger(_name).setLevel(logging.CRITICAL)
 
 #: Settings every Spark session of the pipeline runs with (results equal DuckDB's).
 SPARK_SETTINGS = {
@@ -57,6 +65,15 @@ SPARK_SETTINGS = {
     "spark.sql.ansi.enabled": "true",
     "spark.sql.sources.default": "parquet",
     "spark.sql.legacy.createHiveTableByDefault": "false",
+    # Parquet as DuckDB writes it: instants as UTC microseconds (not INT96), zstd
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.parquet.compression.codec": "zstd",
+}
+#: Settings only a session started here can take (a Spark Connect server has its own).
+_LOCAL_SETTINGS = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
 }
 #: Contract types Spark has no name for, and what they are stored as.
 _SPARK_TYPES = {"json": "varchar"}
@@ -67,23 +84,53 @@ def _spark_type(column: Column) -> str:
     return _SPARK_TYPES.get(column.type, column.type)
 
 
-def spark_session(warehouse: Path, *, master: str = "local[2]",
+def spark_session(warehouse: str | Path, *, master: str = "local[2]",
                   conf: Mapping[str, str] | None = None) -> SparkSession:
     """A Spark session with the pipeline's settings, its tables under `warehouse`; `conf`
-    adds to or overrides the defaults (not the pinned `SPARK_SETTINGS`)."""
-    builder = (SparkSession.builder.master(master).appName("journeys")
-               .config("spark.sql.warehouse.dir", str(warehouse))
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.shuffle.partitions", "8"))
-    for key, value in {**(conf or {}), **SPARK_SETTINGS}.items():
+    adds to or overrides the defaults (not the pinned `SPARK_SETTINGS`). A `master` of
+    `sc://host:port` connects to a Spark Connect server (whose warehouse is its own)."""
+    builder = SparkSession.builder.appName("journeys")
+    settings = {"spark.sql.shuffle.partitions": "8", **(conf or {}), **SPARK_SETTINGS}
+    if master.startswith("sc://"):
+        builder = builder.remote(master)
+    else:
+        builder = builder.master(master)
+        settings = {"spark.sql.warehouse.dir": str(warehouse), **_LOCAL_SETTINGS, **settings}
+    for key, value in settings.items():
         builder = builder.config(key, value)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
                                 category=FutureWarning)
         spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    if not master.startswith("sc://"):
+        spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def spark_engine(config: Config, warehouse_dir: Path) -> SparkEngine:
+    """The Spark engine of a run into `warehouse_dir`, from the config's `spark:` settings
+    (tables under `<warehouse_dir>/spark` unless `spark.warehouse` says where)."""
+    location = config.spark.warehouse or str((warehouse_dir / "spark").absolute())
+    spark = spark_session(location, master=config.spark.master, conf=config.spark.conf)
+    if not config.spark.master.startswith("sc://") and not spark.catalog.databaseExists("main"):
+        _clear_locations(spark, location)
+    return SparkEngine(spark)
+
+
+#: The schemas (Spark databases) the pipeline writes.
+_SCHEMAS = ("main", "staging", "delta")
+
+
+def _clear_locations(spark: SparkSession, location: str) -> None:
+    """Remove the table folders an earlier session left under `location`: the session's
+    catalog is in memory, so a new session knows none of them, and Spark refuses to create a
+    table where a folder of that name exists. (Through Hadoop's file system API: the location
+    may be an object store.)"""
+    jvm = spark._jvm  # type: ignore[attr-defined]
+    hadoop = spark._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    for schema in _SCHEMAS:
+        path = jvm.org.apache.hadoop.fs.Path(f"{location.rstrip('/')}/{schema}.db")
+        path.getFileSystem(hadoop).delete(path, True)
 
 
 class SparkEngine:
@@ -123,6 +170,14 @@ class SparkEngine:
                     break
 
     @staticmethod
+    def _functions(tree: exp.Expression) -> None:
+        """DuckDB functions sqlglot leaves as they are: `list_extract(list, i)` (1-based) is
+        Spark's `element_at` (`list[i]` would be 0-based there)."""
+        for node in list(tree.find_all(exp.Anonymous)):
+            if node.name.lower() in ("list_extract", "list_element", "array_extract"):
+                node.replace(exp.Anonymous(this="element_at", expressions=node.expressions))
+
+    @staticmethod
     def _is_temp(tree: exp.Expression) -> bool:
         props = tree.args.get("properties")
         return bool(props and props.find(exp.TemporaryProperty))
@@ -160,6 +215,7 @@ class SparkEngine:
             raise sqlglot.errors.ParseError(f"not translatable to Spark SQL: {sql.strip()[:120]}")
         args = self._bind(tree, params)
         self._qualify(tree)
+        self._functions(tree)
         if isinstance(tree, exp.Create) and self._is_temp(tree) and tree.kind == "TABLE":
             return self._temp_table(tree.this.name, tree.expression, args)
         dropped = tree.find(exp.Table) if isinstance(tree, exp.Drop) else None
@@ -247,13 +303,42 @@ class SparkEngine:
 
     @contextmanager
     def register(self, name: str, table: pa.Table) -> Iterator[None]:
-        self.spark.createDataFrame(table).createOrReplaceTempView(name)
+        with self._view(name, self.spark.createDataFrame(table)):
+            yield
+
+    @contextmanager
+    def _view(self, name: str, frame: DataFrame) -> Iterator[None]:
+        """`name` reads `frame` while the block runs."""
+        frame.createOrReplaceTempView(name)
         self._registered.add(name)
         try:
             yield
         finally:
             self._registered.discard(name)
             self.spark.catalog.dropTempView(name)
+
+    def load_parquet(self, target: str, path: str | Path) -> None:
+        """`target` (a quoted name; a contract table is cast to its types) becomes a table of
+        the Parquet files under `path`, read by Spark's reader where they are."""
+        with self._view("_parquet", self.spark.read.parquet(str(path))):
+            self.create_table(target, "select * from _parquet")
+
+    def write_parquet(self, select: str, folder: Path, params: Params = None, *,
+                      one_file: bool = False) -> None:
+        """Write the select's rows as Parquet files into the new `folder`: one `data.parquet`
+        (`one_file`), else `data_<n>.parquet` files, as DuckDB names them (Spark's own part
+        names and checksum files are renamed and removed on a local file system)."""
+        frame = self._sql(select, params)
+        if frame is None:
+            raise ValueError(f"not a query: {select.strip()[:120]}")
+        (frame.coalesce(1) if one_file else frame).write.mode("errorifexists").parquet(
+            str(folder))
+        if folder.is_dir():
+            for junk in [*folder.glob(".*.crc"), *folder.glob("_SUCCESS")]:
+                junk.unlink()
+            parts = sorted(folder.glob("part-*.parquet"))
+            for n, part in enumerate(parts):
+                part.rename(folder / ("data.parquet" if one_file else f"data_{n}.parquet"))
 
     def label_components(self) -> int:
         return label_components_sql(self)

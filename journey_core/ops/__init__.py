@@ -9,6 +9,7 @@ from journey_core.ops.run import (
     PipelineError,
     RunResult,
     check_paths,
+    hand_over,
     ingest_files,
     rebuild,
     run_pipeline,
@@ -16,5 +17,5 @@ from journey_core.ops.run import (
     start_run,
 )
 
-__all__ = ["PipelineError", "RunResult", "check_paths", "ingest_files", "rebuild",
+__all__ = ["PipelineError", "RunResult", "check_paths", "hand_over", "ingest_files", "rebuild",
            "run_pipeline", "stage", "start_run"]

@@ -6,6 +6,7 @@ staging (audit each), publish. This layer composes the stages; no stage imports 
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,12 +16,14 @@ from pathlib import Path
 import duckdb
 
 from journey_core.config import Config
+from journey_core.contract.schema import TABLES
 from journey_core.contract.vocabulary import FULL
 from journey_core.ingest import FileResult, IngestSummary, ingest
-from journey_core.model import DuckDBEngine, RunContext, build_step, clear_staging
-from journey_core.model.incremental import read_plan
+from journey_core.model import DuckDBEngine, Engine, RunContext, build_step, clear_staging
+from journey_core.model.incremental import DELTA, STAGING, read_plan
 from journey_core.publish import publish
 from journey_core.warehouse import apply_settings, ensure_tables
+from journey_core.warehouse.quoting import ident, qualified
 
 Progress = Callable[[str], None]
 #: Called with each staged table before publishing; raises to stop the run.
@@ -61,17 +64,40 @@ def ingest_files(con: duckdb.DuckDBPyConnection, config: Config,
     return ingest(con, config, progress=report)
 
 
-def start_run(con: duckdb.DuckDBPyConnection, config: Config, *,
+def start_run(engine: Engine, config: Config, *,
               partition: date | None = None, full: bool = False,
               as_of: datetime | None = None) -> RunContext:
     """The run context of a run whose ingest is done."""
-    return RunContext.start(DuckDBEngine(con), config, partition=partition, full=full,
-                            as_of=as_of)
+    return RunContext.start(engine, config, partition=partition, full=full, as_of=as_of)
 
 
-def stage(con: duckdb.DuckDBPyConnection, ctx: RunContext, step: str) -> dict[str, int]:
+def stage(engine: Engine, ctx: RunContext, step: str) -> dict[str, int]:
     """Build one step of the table graph into staging; its tables' row counts."""
-    return build_step(DuckDBEngine(con), ctx, ctx.graph.step(step))
+    return build_step(engine, ctx, ctx.graph.step(step))
+
+
+#: The ingest tables a run on another engine reads: DuckDB's ingest hands them over.
+HANDED_OVER = ("ingested_events", "ingest_rejects", "file_ledger")
+
+
+def hand_over(con: duckdb.DuckDBPyConnection, engine: Engine, folder: Path) -> None:
+    """Give `engine` (Spark's) DuckDB's ingest tables, as its `main` tables: DuckDB writes each
+    to Parquet files under `folder` (replaced each run), which the engine's reader loads (cast
+    to the contract's types). Its published tables and state start empty: it builds every
+    person."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    engine.drop_schema(STAGING)
+    engine.drop_schema(DELTA)
+    engine.create_schema("main")
+    for name in engine.tables("main"):
+        engine.execute(f"drop table {qualified('main', name)}")
+    duck = DuckDBEngine(con)
+    for table in HANDED_OVER:
+        cols = ", ".join(f"{ident(c.name)}::varchar as {ident(c.name)}" if c.type == "json"
+                         else ident(c.name) for c in TABLES[table].columns)
+        duck.write_parquet(f"select {cols} from {qualified('main', table)}", folder / table)
+        engine.load_parquet(qualified("main", table), folder / table)
 
 
 @dataclass
@@ -92,11 +118,11 @@ def rebuild(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir: Path,
     incremental), audit each (`audit` raises to stop), publish."""
     say = progress or (lambda _msg: None)
     apply_settings(con, config)
-    ctx = start_run(con, config, partition=partition, full=full, as_of=as_of)
+    ctx = start_run(DuckDBEngine(con), config, partition=partition, full=full, as_of=as_of)
     counts, seconds = {}, {}
     for step in ctx.graph.steps:
         started = time.perf_counter()
-        counts.update(stage(con, ctx, step.name))
+        counts.update(stage(DuckDBEngine(con), ctx, step.name))
         seconds[step.name] = time.perf_counter() - started
         for table in step.outputs:
             if audit:

@@ -16,11 +16,18 @@ from pathlib import Path
 
 import duckdb
 
-from journey_core.model import STAGED_PREFIX, DuckDBEngine, TableGraph, incremental, staged_name
+from journey_core.model import (
+    STAGED_PREFIX,
+    DuckDBEngine,
+    Engine,
+    TableGraph,
+    incremental,
+    staged_name,
+)
 from journey_core.model.incremental import DELTA, STAGING, Plan
-from journey_core.publish.parquet import fault_point, prune, recover, switch, write_next
-from journey_core.warehouse import ensure_tables
-from journey_core.warehouse.quoting import ident, qualified
+from journey_core.publish.parquet import fault_point, link, prune, recover, switch, write_next
+from journey_core.warehouse import ensure_tables, scalar
+from journey_core.warehouse.quoting import ident, literal, qualified
 
 
 def staged_tables(con: duckdb.DuckDBPyConnection, graph: TableGraph) -> list[str]:
@@ -40,8 +47,9 @@ def _replace_tables(engine: DuckDBEngine, graph: TableGraph, tables: list[str],
     for table in tables:
         if run is not None and run.incremental and table in graph.person_tables:
             incremental.merge(engine, table, run.as_of, stamp_as_of=table in as_of_tables)
-        elif engine.exists("main", STAGED_PREFIX + table):
-            engine.execute(f"drop table if exists {qualified('main', table)}")
+            continue
+        drop_relation(engine.con, "main", table)  # a view after a Spark run
+        if engine.exists("main", STAGED_PREFIX + table):
             engine.execute(f"alter table {staged_name(table)} rename to {ident(table)}")
         else:  # built in Python (identity)
             engine.create_table(qualified("main", table),
@@ -54,23 +62,35 @@ def _replace_tables(engine: DuckDBEngine, graph: TableGraph, tables: list[str],
     engine.drop_schema(DELTA)
 
 
-def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path,
-            graph: TableGraph) -> list[str]:
-    """Publish every staged table at once: DuckDB tables in one transaction, then the Parquet
-    exports by moving the `parquet` link to their new version. A failure or a kill at any
-    point leaves readers the old version or the new one of everything, never a mix."""
+def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path, graph: TableGraph,
+            engine: Engine | None = None) -> list[str]:
+    """Publish every staged table at once: the published tables in one transaction, then the
+    Parquet exports by moving the `parquet` link to their new version. A failure or a kill at
+    any point leaves readers the old version or the new one of everything, never a mix.
+
+    `engine`: where the tables were staged, by default DuckDB (`con`). On Spark the tables
+    are replaced there and exported from there; `con`'s transaction then commits the export
+    version (and forgets DuckDB's incremental state), and once the link moved, DuckDB's names
+    of the published tables become views of the exports."""
     ensure_tables(con, ["published_exports"])
     recover(con, warehouse_dir)
-    tables = staged_tables(con, graph)
+    duck = DuckDBEngine(con)
+    elsewhere = engine is not None and not isinstance(engine, DuckDBEngine)
+    tables = [t for t in graph.tables if engine.exists(STAGING, t)] if elsewhere \
+        else staged_tables(con, graph)
     if not tables:
         return []
-    engine = DuckDBEngine(con)
-    run = incremental.read_plan(engine)
-    engine.use("main")
+    if elsewhere:
+        _replace_spark_tables(engine, tables)
+    duck.use("main")
     con.execute("begin transaction")
     try:
-        _replace_tables(engine, graph, tables, run)
-        version = write_next(con, warehouse_dir, graph.tables, tables)
+        if not elsewhere:
+            _replace_tables(duck, graph, tables, incremental.read_plan(duck))
+        version = write_next(con, warehouse_dir, graph.tables, tables,
+                             export=engine if elsewhere else duck)
+        if elsewhere:
+            incremental.forget_state(duck)
         fault_point("commit")
         con.execute("commit")
     except BaseException:
@@ -78,5 +98,43 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path,
         prune(warehouse_dir)  # the version being written goes
         raise
     switch(warehouse_dir, version)
+    if elsewhere:
+        read_exports(con, warehouse_dir, graph.tables)
     prune(warehouse_dir)
     return tables
+
+
+def _replace_spark_tables(engine: Engine, tables: list[str]) -> None:
+    """The staged tables replace the published ones in the Spark session's `main` (a Spark
+    run rebuilds every person: its published tables are the Parquet exports)."""
+    engine.use("main")
+    for table in tables:
+        engine.execute(f"drop table if exists {qualified('main', table)}")
+        if engine.exists("main", STAGED_PREFIX + table):
+            engine.execute(f"alter table {staged_name(table)} rename to "
+                           f"{qualified('main', table)}")
+        else:
+            engine.create_table(qualified("main", table),
+                                f"select * from {qualified(STAGING, table)}")
+    engine.drop_schema(STAGING)
+    engine.drop_schema(DELTA)
+
+
+def read_exports(con: duckdb.DuckDBPyConnection, warehouse_dir: Path,
+                 tables: tuple[str, ...]) -> None:
+    """DuckDB's published tables become views of their Parquet exports, read through the
+    `parquet` link (so always the published version): SQL on the warehouse file and
+    `journeys report` read what the Spark engine published."""
+    for table in tables:
+        drop_relation(con, "main", table)
+        files = (link(warehouse_dir).absolute() / table / "**" / "*.parquet").as_posix()
+        con.execute(f"create view {qualified('main', table)} as select * from "
+                    f"read_parquet({literal(files)}, hive_partitioning = false)")
+
+
+def drop_relation(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:
+    """Drop the table or view `schema.name`, if there is one."""
+    kind = scalar(con, "select table_type from information_schema.tables "
+                       "where table_schema = ? and table_name = ?", [schema, name])
+    if kind is not None:
+        con.execute(f"drop {'view' if kind == 'VIEW' else 'table'} {qualified(schema, name)}")

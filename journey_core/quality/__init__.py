@@ -8,10 +8,12 @@ Layer 5: imports `contract`, `config` and `warehouse`.
 
 from journey_core.quality.suites import (
     ExpectationOutcome,
+    Queries,
     TableCheck,
     check_table,
     has_advisory_rules,
     warm_up,
 )
 
-__all__ = ["ExpectationOutcome", "TableCheck", "check_table", "has_advisory_rules", "warm_up"]
+__all__ = ["ExpectationOutcome", "Queries", "TableCheck", "check_table", "has_advisory_rules",
+           "warm_up"]

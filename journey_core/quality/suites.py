@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 
@@ -125,7 +125,28 @@ class _Rule:
 
 
 
-def check_table(con: duckdb.DuckDBPyConnection, table: str, config: Config, *,
+class Queries(Protocol):
+    """What the rules ask of an engine: the model layer's `Engine` (DuckDB's or Spark's) has
+    it; a DuckDB connection is wrapped in `_DuckDBQueries`. An engine with a `spark` session
+    has its GX rules validated by GX's Spark data source."""
+
+    def rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]: ...
+
+    def arrow(self, sql: str, params: Any = None) -> Any: ...
+
+
+class _DuckDBQueries:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or []).fetchall()
+
+    def arrow(self, sql: str, params: Any = None) -> Any:
+        return self.con.sql(sql, params=params or None).to_arrow_table()
+
+
+def check_table(db: duckdb.DuckDBPyConnection | Queries, table: str, config: Config, *,
                 schema: str = "staging", as_of: datetime | None = None,
                 tolerance: timedelta | None = None,
                 rows_schema: str | None = None) -> TableCheck:
@@ -143,8 +164,12 @@ def check_table(con: duckdb.DuckDBPyConnection, table: str, config: Config, *,
     latest = _utc(as_of or datetime.now(UTC)) + (
         config.max_future if tolerance is None else tolerance)
     rules = [*_column_rules(spec, config, latest), *_advisory_rules(spec)]
-    outcomes = _run_gx(con, rows_schema or schema, spec, rules)
-    outcomes += _sql_outcomes(con, spec, schema, config)
+    queries = _DuckDBQueries(db) if isinstance(db, duckdb.DuckDBPyConnection) else db
+    if isinstance(db, duckdb.DuckDBPyConnection):
+        outcomes = _run_gx(db, rows_schema or schema, spec, rules)
+    else:
+        outcomes = _run_gx_spark(db.spark, rows_schema or schema, spec, rules)  # type: ignore[union-attr]
+    outcomes += _sql_outcomes(queries, spec, schema, config)
     return TableCheck(table, outcomes)
 
 
@@ -274,8 +299,10 @@ def _gx_setup() -> SimpleNamespace:
 
         from journey_core.quality.gx_duckdb import context_source
 
-    _context, source = context_source()
-    return SimpleNamespace(gx=gx, gxe=gxe, source=source, Validator=Validator)
+    context, source = context_source()
+    # the Spark data source is added on first use (GX's needs pyspark, an optional extra)
+    return SimpleNamespace(gx=gx, gxe=gxe, context=context, source=source, spark_source=None,
+                           Validator=Validator)
 
 
 #: GX's data source is bound to one connection at a time.
@@ -284,35 +311,60 @@ _GX_LOCK = threading.Lock()
 
 def _run_gx(con: duckdb.DuckDBPyConnection, schema: str, spec: Table,
             rules: list[_Rule]) -> list[ExpectationOutcome]:
-    """Validate `rules` on `<schema>.<table>` with GX, every metric computed in DuckDB.
-
-    All rules are validated for their counts (GX's BASIC result format); the rules that failed
-    are validated again for a sample of their rows with the table's key (SUMMARY), which costs
-    GX a good third more per rule: a table that passes pays for counts only."""
+    """Validate `rules` on `<schema>.<table>` with GX, every metric computed in DuckDB."""
     if not rules:
         return []
     g = _gx()
-    key = list(spec.primary_key)
     with _GX_LOCK, g.source.bind(con, schema):
-        batch_definition = _batch_definition(g.source.table(spec.name))
+        return _validate(g, _batch_definition(g.source.table(spec.name)), None, spec, rules)
 
-        def validate(indexes: list[int], result_format: dict[str, Any]) -> dict[int, Any]:
-            suite = g.gx.ExpectationSuite(name=f"{spec.name}_rules", expectations=[
-                getattr(g.gxe, rules[i].expectation)(**rules[i].kwargs, meta={"rule_index": i})
-                for i in indexes])
-            validator = g.Validator(batch_definition=batch_definition,
-                                    result_format=result_format)
-            # Results do not come back in suite order: each carries its index in `meta`.
-            return {r.expectation_config.meta["rule_index"]: r
-                    for r in validator.validate_expectation_suite(suite).results}
 
-        results = validate(list(range(len(rules))), {"result_format": "BASIC"})
-        failed = [i for i, r in results.items()
-                  if not _gx_error(r) and (r.result or {}).get("unexpected_count")]
-        if failed:
-            results.update(validate(failed, {
-                "result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE,
-                "unexpected_index_column_names": key}))
+def _run_gx_spark(spark: Any, schema: str, spec: Table,
+                  rules: list[_Rule]) -> list[ExpectationOutcome]:
+    """Validate `rules` on the Spark table `<schema>.<table>` with GX's Spark data source,
+    every metric computed by Spark where the table is."""
+    if not rules:
+        return []
+    g = _gx()
+    with _GX_LOCK:
+        if g.spark_source is None:
+            g.spark_source = g.context.data_sources.add_spark("journeys_spark")
+        try:
+            asset = g.spark_source.get_asset(spec.name)
+        except LookupError:
+            asset = g.spark_source.add_dataframe_asset(spec.name)
+        try:
+            batch_definition = asset.get_batch_definition("whole_table")
+        except KeyError:
+            batch_definition = asset.add_batch_definition_whole_dataframe("whole_table")
+        frame = spark.table(f"`{schema}`.`{spec.name}`")
+        return _validate(g, batch_definition, {"dataframe": frame}, spec, rules)
+
+
+def _validate(g: SimpleNamespace, batch_definition: Any, batch_parameters: dict | None,
+              spec: Table, rules: list[_Rule]) -> list[ExpectationOutcome]:
+    """All rules are validated for their counts (GX's BASIC result format); the rules that failed
+    are validated again for a sample of their rows with the table's key (SUMMARY), which costs
+    GX a good third more per rule: a table that passes pays for counts only."""
+    key = list(spec.primary_key)
+
+    def validate(indexes: list[int], result_format: dict[str, Any]) -> dict[int, Any]:
+        suite = g.gx.ExpectationSuite(name=f"{spec.name}_rules", expectations=[
+            getattr(g.gxe, rules[i].expectation)(**rules[i].kwargs, meta={"rule_index": i})
+            for i in indexes])
+        validator = g.Validator(batch_definition=batch_definition, result_format=result_format,
+                                batch_parameters=batch_parameters)
+        # Results do not come back in suite order: each carries its index in `meta`.
+        return {r.expectation_config.meta["rule_index"]: r
+                for r in validator.validate_expectation_suite(suite).results}
+
+    results = validate(list(range(len(rules))), {"result_format": "BASIC"})
+    failed = [i for i, r in results.items()
+              if not _gx_error(r) and (r.result or {}).get("unexpected_count")]
+    if failed:
+        results.update(validate(failed, {
+            "result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE,
+            "unexpected_index_column_names": key}))
     return [_gx_outcome(rule, results[i]) for i, rule in enumerate(rules)]
 
 
@@ -355,7 +407,7 @@ def _gx_outcome(rule: _Rule, result: Any) -> ExpectationOutcome:
 # --- rules across rows, in DuckDB -----------------------------------------------------------
 
 
-def _sql_outcomes(con: duckdb.DuckDBPyConnection, spec: Table, schema: str,
+def _sql_outcomes(con: Queries, spec: Table, schema: str,
                   config: Config) -> list[ExpectationOutcome]:
     table = qualified(schema, spec.name)
     outcomes = [_unique_key(con, table, spec.primary_key)]
@@ -374,7 +426,7 @@ def _sql_outcomes(con: duckdb.DuckDBPyConnection, spec: Table, schema: str,
     return outcomes
 
 
-def _unique_key(con: duckdb.DuckDBPyConnection, table: str,
+def _unique_key(con: Queries, table: str,
                 key: tuple[str, ...]) -> ExpectationOutcome:
     """No two rows share a primary key (rows with a null key part are left to not-null)."""
     cols = ", ".join(ident(c) for c in key)
@@ -390,10 +442,10 @@ def _unique_key(con: duckdb.DuckDBPyConnection, table: str,
         "expect_column_values_to_be_unique" if single else "expect_compound_columns_to_be_unique",
         ", ".join(key), elements, unexpected, sample,
         f"primary key ({', '.join(key)}) unique; unexpected = rows sharing a key; "
-        "sample = duplicated keys with their row counts (DuckDB)")
+        "sample = duplicated keys with their row counts (SQL)")
 
 
-def _sessions_not_overlapping(con: duckdb.DuckDBPyConnection,
+def _sessions_not_overlapping(con: Queries,
                               table: str) -> ExpectationOutcome:
     """A person's session starts strictly after the previous one (by started_at) ended."""
     ordered = (
@@ -410,17 +462,20 @@ def _sessions_not_overlapping(con: duckdb.DuckDBPyConnection,
     return _outcome("expect_sessions_of_a_person_not_to_overlap", "started_at", elements,
                     unexpected, sample,
                     "each session of a person starts after the previous one (by started_at, "
-                    "session_id) ended (DuckDB)")
+                    "session_id) ended (SQL)")
 
 
-def _furthest_stage_matches_events(con: duckdb.DuckDBPyConnection, table: str, key: str,
+def _furthest_stage_matches_events(con: Queries, table: str, key: str,
                                    events: str, config: Config) -> ExpectationOutcome:
     """furthest_stage is the highest stage (configured order) among the rows' events."""
     compared = (
-        f"with reached as (select {ident(key)}, max(list_position($order, stage)) as stage_rank "
+        f"with reached as (select {ident(key)}, "
+        "cast(max(array_position($order, stage)) as integer) as stage_rank "
         f"from {events} group by {ident(key)}) "
         f"select t.{ident(key)}, t.furthest_stage, "
-        "list_extract($order, r.stage_rank) as events_furthest_stage "
+        # (Spark 4.3's element_at gives the last element for a NULL index: guarded)
+        "case when r.stage_rank is not null then list_extract($order, r.stage_rank) end "
+        "as events_furthest_stage "
         f"from {table} as t left join reached as r on r.{ident(key)} = t.{ident(key)}")
     bad = "furthest_stage is distinct from events_furthest_stage"
     params = {"order": list(config.stages.order)}
@@ -431,10 +486,10 @@ def _furthest_stage_matches_events(con: duckdb.DuckDBPyConnection, table: str, k
     return _outcome("expect_furthest_stage_to_match_events", "furthest_stage", elements,
                     unexpected, sample,
                     f"furthest_stage = highest stage of the {key.removesuffix('_id')}'s events "
-                    f"in {events} (order {list(config.stages.order)}) (DuckDB)")
+                    f"in {events} (order {list(config.stages.order)}) (SQL)")
 
 
-def _same_keys(con: duckdb.DuckDBPyConnection, table: str, name: str, source: str,
+def _same_keys(con: Queries, table: str, name: str, source: str,
                source_name: str, key: tuple[str, ...]) -> ExpectationOutcome:
     """The published table holds exactly the keys of the ingest table it publishes.
 
@@ -442,7 +497,8 @@ def _same_keys(con: duckdb.DuckDBPyConnection, table: str, name: str, source: st
     key. Equal sums pass (keys repeated on one side are the unique-key rule's business; two
     different key sets with equal sums are a 1 in 2^64 accident); otherwise a join of the two
     tables counts the mismatched keys and samples them."""
-    digest = f"count(*), coalesce(sum(hash({', '.join(ident(c) for c in key)})::hugeint), 0)"
+    hashed = f"cast(hash({', '.join(ident(c) for c in key)}) as decimal(38, 0))"
+    digest = f"count(*), coalesce(sum({hashed}), 0)"
     elements, source_sum, published, table_sum = _counts(
         con, f"select * from (select {digest} from {source}), (select {digest} from {table})")
     unexpected = 0
@@ -461,10 +517,10 @@ def _same_keys(con: duckdb.DuckDBPyConnection, table: str, name: str, source: st
                     unexpected, sample,
                     f"the keys ({', '.join(key)}) of {table} are those of {source} "
                     f"({published} rows published, {elements} in {source_name}; compared by "
-                    "count and key-hash sum, joined where they differ) (DuckDB)")
+                    "count and key-hash sum, joined where they differ) (SQL)")
 
 
-def _ledger_reconciles(con: duckdb.DuckDBPyConnection, ledger: str) -> list[ExpectationOutcome]:
+def _ledger_reconciles(con: Queries, ledger: str) -> list[ExpectationOutcome]:
     """Per file: read = loaded + rejected + duplicates + forgotten, and loaded and rejected
     match the rows the ingest tables hold for that file path."""
     bad = ("records_read <> records_loaded + records_rejected + records_duplicate "
@@ -476,7 +532,7 @@ def _ledger_reconciles(con: duckdb.DuckDBPyConnection, ledger: str) -> list[Expe
                           f"from {ledger} where {bad} order by path, content_hash", unexpected)
     outcomes = [_outcome("expect_file_records_to_reconcile", "records_read", elements, unexpected,
                          sample, "per file: records_read = records_loaded + records_rejected + "
-                         "records_duplicate + records_forgotten (DuckDB)")]
+                         "records_duplicate + records_forgotten (SQL)")]
     for counted, rows_name in (("records_loaded", "ingested_events"),
                                ("records_rejected", "ingest_rejects")):
         rows_table = qualified(INGEST_SCHEMA, rows_name)
@@ -496,7 +552,7 @@ def _ledger_reconciles(con: duckdb.DuckDBPyConnection, ledger: str) -> list[Expe
         outcomes.append(_outcome(
             f"expect_{counted}_to_match_{rows_name}", counted, elements, unexpected, sample,
             f"per file path: the ledger's {counted} = rows of {rows_table} from that file "
-            f"(totals: {in_ledger} in the ledger, {in_table} rows) (DuckDB)"))
+            f"(totals: {in_ledger} in the ledger, {in_table} rows) (SQL)"))
     return outcomes
 
 
@@ -509,22 +565,21 @@ def _outcome(name: str, column: str | None, elements: int, unexpected: int, samp
                               details)
 
 
-def _counts(con: duckdb.DuckDBPyConnection, query: str,
+def _counts(con: Queries, query: str,
             params: dict[str, Any] | None = None) -> tuple[int, ...]:
     """The one row of a query of counts (the result is fully fetched)."""
-    (row,) = con.execute(query, params or {}).fetchall()
+    (row,) = con.rows(query, params or {})
     return tuple(int(v) for v in row)
 
 
-def _sample(con: duckdb.DuckDBPyConnection, query: str, unexpected: int,
+def _sample(con: Queries, query: str, unexpected: int,
             params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Up to SAMPLE_SIZE rows of `query` (the failing rows), queried only when there are any
     (`unexpected`): a rule that holds costs one scan."""
     if not unexpected:
         return []
-    cursor = con.execute(f"{query} limit {SAMPLE_SIZE}", params or {})
-    names = [d[0] for d in cursor.description]
-    return [_jsonable(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+    return [_jsonable(row) for row in
+            con.arrow(f"{query} limit {SAMPLE_SIZE}", params or {}).to_pylist()]
 
 
 def _utc(moment: datetime) -> datetime:
