@@ -33,7 +33,7 @@ from pathlib import Path
 
 import run as bench
 
-from journey_core.model import pipeline_graph
+from journey_core.model import DuckDBEngine, pipeline_graph
 from journey_core.ops import ingest_files, rebuild
 from journey_core.publish.parquet import export_table
 from journey_core.warehouse import connect
@@ -65,7 +65,7 @@ def measure(n: int) -> dict[str, float]:
         seconds = {}
         for table in pipeline_graph().tables:
             started = time.perf_counter()
-            export_table(con, qualified("main", table), table, exports / table)
+            export_table(DuckDBEngine(con), qualified("main", table), table, exports / table)
             seconds[table] = time.perf_counter() - started
         con.close()
         floors.append(bench.measure_floor(folder, work)["seconds"])
