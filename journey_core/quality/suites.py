@@ -164,11 +164,12 @@ def check_table(db: duckdb.DuckDBPyConnection | Queries, table: str, config: Con
     latest = _utc(as_of or datetime.now(UTC)) + (
         config.max_future if tolerance is None else tolerance)
     rules = [*_column_rules(spec, config, latest), *_advisory_rules(spec)]
-    queries = _DuckDBQueries(db) if isinstance(db, duckdb.DuckDBPyConnection) else db
     if isinstance(db, duckdb.DuckDBPyConnection):
+        queries: Queries = _DuckDBQueries(db)
         outcomes = _run_gx(db, rows_schema or schema, spec, rules)
     else:
-        outcomes = _run_gx_spark(db.spark, rows_schema or schema, spec, rules)  # type: ignore[union-attr]
+        queries = db
+        outcomes = _run_gx_spark(db.spark, rows_schema or schema, spec, rules)  # type: ignore[attr-defined]
     outcomes += _sql_outcomes(queries, spec, schema, config)
     return TableCheck(table, outcomes)
 
