@@ -287,7 +287,9 @@ class SparkSettings(_Model):
     #: that make results equal DuckDB's (UTC session time zone, ANSI mode) are pinned.
     conf: dict[str, str] = {}
     #: The Spark tables' location (`spark.sql.warehouse.dir`: a folder, or an object-store URI
-    #: such as `s3a://bucket/journeys`). Default: `<warehouse>/spark`.
+    #: such as `s3a://bucket/journeys`). Default: `<warehouse>/spark`. A folder also holds the
+    #: tables' catalog (`metastore_db`), so runs are incremental; an object store needs a
+    #: metastore of its own (`conf`), else every run rebuilds every person.
     warehouse: str | None = None
 
 

@@ -18,7 +18,7 @@ from journey_core import quality
 from journey_core.contract.schema import TABLES, Table
 from journey_core.ingest import undo
 from journey_core.model import DuckDBEngine, Engine, Step, pipeline_graph
-from journey_core.model.incremental import DELTA, STAGING
+from journey_core.model.incremental import DELTA, FULL, STAGING, read_plan
 from journey_core.ops import hand_over, ingest_files, stage
 from journey_core.publish import publish
 from journey_core.warehouse.quoting import columns, qualified
@@ -196,13 +196,17 @@ def published_tables(context: dg.AssetExecutionContext,
                      warehouse: JourneysResource) -> dg.MaterializeResult:
     started = time.monotonic()
     with warehouse.connect() as con:
-        tables = publish(con, Path(warehouse.warehouse_dir), pipeline_graph(),
-                         engine=warehouse.models(con))
+        engine = warehouse.models(con)
+        run = read_plan(engine)  # staging goes at publish
+        tables = publish(con, Path(warehouse.warehouse_dir), pipeline_graph(), engine=engine)
     seconds = time.monotonic() - started
     warehouse.forget_run(context.run.run_id)  # the run is over: its context goes
     warehouse.reporter(context)(f"published {len(tables)} tables")
     return dg.MaterializeResult(metadata={
         "tables": ", ".join(tables),
+        # full or incremental (journey_core.model.incremental), and how many persons it rebuilt
+        "mode": run.mode if run else FULL,
+        "persons_rebuilt": run.persons if run else 0,
         "parquet": str(Path(warehouse.warehouse_dir) / "parquet"),
         **step_timing("publish", build=seconds, check=0.0),
     })

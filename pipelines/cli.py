@@ -185,6 +185,9 @@ def _print_summary(result: object) -> dict[str, str]:
           f"{value('ingested_events', 'records_duplicate')} duplicates")
     for table in PUBLISHED:
         print(f"published {table.name}: {value(table.name, 'dagster/row_count')} rows")
+    if "published_tables" in metadata:
+        print(f"run: {value('published_tables', 'mode')}, "
+              f"{value('published_tables', 'persons_rebuilt')} persons rebuilt")
     rejected = value("ingested_events", "files_rejected") or {}
     for path, problem in rejected.items():  # type: ignore[union-attr]
         print(f"file rejected: {path}: {problem}")

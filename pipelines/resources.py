@@ -16,7 +16,6 @@ from pydantic import PrivateAttr
 
 from journey_core.config import Config, load_config
 from journey_core.model import DuckDBEngine, Engine, RunContext
-from journey_core.model.incremental import compute_as_of
 from journey_core.ops import start_run
 from journey_core.warehouse import WAREHOUSE_FILE, apply_settings
 
@@ -97,15 +96,13 @@ class JourneysResource(dg.ConfigurableResource):
 
     def run_context(self, context: dg.AssetExecutionContext,
                     con: duckdb.DuckDBPyConnection) -> RunContext:
-        """The run's context, built once per run (after ingest) and shared by its steps. A run
-        on Spark rebuilds every person, with the as-of DuckDB's state gives."""
+        """The run's context, built once per run (after ingest) and shared by its steps, on
+        the engine the tables are built on (whose state decides as-of and the plan)."""
         run_id = context.run.run_id
         if run_id not in self._contexts:
-            partition = run_partition(context)
-            as_of = compute_as_of(DuckDBEngine(con), partition) if self.on_spark() else None
             self._contexts[run_id] = start_run(
-                self.models(con), self.load(), partition=partition,
-                full=self.full_rebuild or self.on_spark(), as_of=as_of)
+                self.models(con), self.load(), partition=run_partition(context),
+                full=self.full_rebuild)
         return self._contexts[run_id]
 
 

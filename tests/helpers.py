@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import shutil
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,28 @@ def published_snapshot(con: duckdb.DuckDBPyConnection,
         data = con.execute(f'select {cols} from main."{table.name}"').fetchall()
         snapshot[table.name] = sorted(data, key=repr)
     return snapshot
+
+
+def file_day(rel: Path) -> date:
+    """The day a sample file covers: `ads_2026-09-01.csv` -> that day; `app_2026-W37` -> the
+    Sunday that ends the ISO week."""
+    tail = rel.stem.rsplit("_", 1)[1]
+    if "-W" in tail:
+        year, week = tail.split("-W")
+        return date.fromisocalendar(int(year), int(week), 7)
+    return date.fromisoformat(tail)
+
+
+def sample_files(sample: Path) -> list[Path]:
+    return sorted(p.relative_to(sample) for p in sample.rglob("*")
+                  if p.is_file() and p.parent != sample)
+
+
+def landing(tmp: Path, sample: Path, name: str) -> Path:
+    """An empty landing folder with the sample's config; returns the config path."""
+    root = tmp / name
+    root.mkdir()
+    shutil.copy(sample / "journeys.yaml", root / "journeys.yaml")
+    for folder in {p.parts[0] for p in sample_files(sample)}:
+        (root / folder).mkdir()
+    return root / "journeys.yaml"

@@ -9,13 +9,14 @@ persons' rows (`journey_core.model.incremental`).
 
 from __future__ import annotations
 
+from journey_core.contract.schema import TABLES
 from journey_core.identity import stitch_identities
 from journey_core.model.context import RunContext
 from journey_core.model.engine import Engine
 from journey_core.model.graph import Step
 from journey_core.model.incremental import DELTA, STAGING, as_of_tables
 from journey_core.model.runner import run_model
-from journey_core.warehouse.quoting import qualified
+from journey_core.warehouse.quoting import ident, qualified
 
 #: A published table rebuilt whole is written to `main."_staged_<table>"`.
 STAGED_PREFIX = "_staged_"
@@ -64,14 +65,16 @@ def build_person_step(engine: Engine, ctx: RunContext, step: Step) -> None:
         if name in person:
             run_model(engine, ctx.models[name], ctx.params)
     engine.use(STAGING, "main")
-    keep = ""
-    if table in as_of_tables(ctx.graph.person_tables):
-        keep = f" replace ((select as_of from {STAGING}._run) as as_of)"
+    # the contract's columns by name (SQL every engine runs: no `* replace`, no `by name`)
+    columns = TABLES[table].column_names
+    stamp = table in as_of_tables(ctx.graph.person_tables)
+    kept = ", ".join(f"(select as_of from {STAGING}._run) as as_of" if stamp and c == "as_of"
+                     else ident(c) for c in columns)
     engine.create_view(qualified(STAGING, table), f"""
-        select *{keep} from {qualified("main", table)}
+        select {kept} from {qualified("main", table)}
         where person_id not in (select person_id from {STAGING}._touched)
-        union all by name
-        select * from {qualified(DELTA, table)}""")
+        union all
+        select {", ".join(ident(c) for c in columns)} from {qualified(DELTA, table)}""")
     for name in step.models:
         if name not in person:
             run_model(engine, ctx.models[name], ctx.params)

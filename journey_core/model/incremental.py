@@ -242,11 +242,12 @@ def merge(engine: Engine, table: str, as_of: datetime, *, stamp_as_of: bool) -> 
 
 def record_state(engine: Engine, run: Plan) -> None:
     """Inside the publish transaction: the new watermark, the files now published, and the
-    late events this run folded in."""
+    late events this run folded in. (Rows are only ever added or the table written anew: SQL
+    that Spark's Parquet tables run too.)"""
     state = read_state(engine)
     latest = max((d for d in (state and state.latest_partition, run.partition) if d),
                  default=None)
-    engine.execute("delete from main.pipeline_state")
+    forget_state(engine)
     engine.execute("insert into main.pipeline_state values (?, ?, ?, ?, ?)",
                    [run.as_of, latest, run.config_fingerprint, run.mode, run.persons])
     engine.execute("insert into main.processed_files select content_hash, path, ? from "
@@ -256,6 +257,7 @@ def record_state(engine: Engine, run: Plan) -> None:
 
 
 def forget_state(engine: Engine) -> None:
-    """Make the next run a full rebuild (published tables no longer known to be in step)."""
-    if engine.exists("main", "pipeline_state"):
-        engine.execute("delete from main.pipeline_state")
+    """Make the next run a full rebuild (published tables no longer known to be in step): an
+    empty `pipeline_state`."""
+    engine.execute("drop table if exists main.pipeline_state")
+    engine.ensure_tables(["pipeline_state"])

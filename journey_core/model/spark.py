@@ -20,8 +20,10 @@ each time it runs:
   by link on the driver, exactly as on DuckDB.
 
 The session settings that make results equal DuckDB's are pinned by `spark_session` (UTC
-session time zone, ANSI mode). DuckDB-only constructs in the builder's own statements (`union
-all by name`, `* replace`) are not translated yet: Spark runs full builds (see the README).
+session time zone, ANSI mode). A session started here keeps its catalog in a Hive metastore
+beside its tables (`_metastore`), so runs are incremental as on DuckDB: the builder's, planner's
+and publisher's statements are SQL both engines run (Spark's Parquet tables cannot delete or
+update rows: a published table is replaced whole, by a rename).
 """
 
 from __future__ import annotations
@@ -44,15 +46,15 @@ from journey_core.model.build import STAGED_PREFIX
 from journey_core.warehouse import Params
 from journey_core.warehouse.quoting import ident
 
-with warnings.catch_warnings():
-    # PySpark 4.3 warns at import that it does not fully support pandas 3; nothing here
-    # goes through pandas (results come back as Arrow).
-    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
-                            category=FutureWarning)
-    from py4j.protocol import Py4JJavaError
-    from pyspark.errors import PySparkException
-    from pyspark.logger import PySparkLogger
-    from pyspark.sql import DataFrame, SparkSession
+# PySpark 4.3 warns at every import of its modules (here, and GX's of its Spark data source)
+# that it does not fully support pandas 3; nothing here goes through pandas (results come back
+# as Arrow).
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                        category=FutureWarning)
+from py4j.protocol import Py4JJavaError  # noqa: E402
+from pyspark.errors import PySparkException  # noqa: E402
+from pyspark.logger import PySparkLogger  # noqa: E402
+from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 
 # PySpark logs every failed statement's error (with the JVM's stack trace) as JSON on stderr
 # when the exception is made; the exception itself reaches the caller, who reports it.
@@ -84,27 +86,61 @@ def _spark_type(column: Column) -> str:
     return _SPARK_TYPES.get(column.type, column.type)
 
 
+def _metastore(warehouse: str) -> dict[str, str]:
+    """A persistent table catalog for a session started here: Hive's metastore in an embedded
+    Derby database next to a local `warehouse` (`<warehouse>/metastore_db`), so that the next
+    run's session knows the tables, the pipeline state and the ledger this one left. A
+    warehouse on an object store needs a metastore of its own (`conf`:
+    `spark.hadoop.hive.metastore.uris`, or the cluster's); without one the catalog is the
+    session's, in memory."""
+    if "://" in warehouse and not warehouse.startswith("file:"):
+        return {}
+    home = Path(warehouse.removeprefix("file:")).absolute()
+    return {
+        "spark.sql.catalogImplementation": "hive",
+        "spark.hadoop.javax.jdo.option.ConnectionURL":
+            f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true",
+        # Derby's log beside its database, not in the working directory
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={home}",
+    }
+
+
+#: The driver's log settings for a session started here: errors only.
+_LOG4J = Path(__file__).with_name("log4j2.properties")
+
+
 def spark_session(warehouse: str | Path, *, master: str = "local[2]",
                   conf: Mapping[str, str] | None = None) -> SparkSession:
-    """A Spark session with the pipeline's settings, its tables under `warehouse`; `conf`
-    adds to or overrides the defaults (not the pinned `SPARK_SETTINGS`). A `master` of
-    `sc://host:port` connects to a Spark Connect server (whose warehouse is its own)."""
+    """A Spark session with the pipeline's settings, its tables under `warehouse` and (for a
+    local `warehouse`) their catalog persisted there (`_metastore`); `conf` adds to or
+    overrides the defaults (not the pinned `SPARK_SETTINGS`; Java options are added to). A
+    `master` of `sc://host:port` connects to a Spark Connect server (whose warehouse and
+    catalog are its own)."""
     builder = SparkSession.builder.appName("journeys")
-    settings = {"spark.sql.shuffle.partitions": "8", **(conf or {}), **SPARK_SETTINGS}
-    if master.startswith("sc://"):
+    conf = dict(conf or {})
+    if _is_connect(master):
         builder = builder.remote(master)
+        settings = {"spark.sql.shuffle.partitions": "8", **conf, **SPARK_SETTINGS}
     else:
         builder = builder.master(master)
-        settings = {"spark.sql.warehouse.dir": str(warehouse), **_LOCAL_SETTINGS, **settings}
+        defaults = {"spark.sql.warehouse.dir": str(warehouse), **_metastore(str(warehouse)),
+                    **_LOCAL_SETTINGS, "spark.sql.shuffle.partitions": "8"}
+        java = " ".join(o for o in (f"-Dlog4j2.configurationFile={_LOG4J.as_uri()}",
+                                    defaults.pop("spark.driver.extraJavaOptions", ""),
+                                    conf.pop("spark.driver.extraJavaOptions", "")) if o)
+        settings = {**defaults, **conf, **SPARK_SETTINGS,
+                    "spark.driver.extraJavaOptions": java}
     for key, value in settings.items():
         builder = builder.config(key, value)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
-                                category=FutureWarning)
-        spark = builder.getOrCreate()
-    if not master.startswith("sc://"):
+    spark = builder.getOrCreate()
+    if not _is_connect(master):
         spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def _is_connect(master: str) -> bool:
+    """A Spark Connect server's address, not a master a session is started with."""
+    return master.startswith("sc://")
 
 
 def spark_engine(config: Config, warehouse_dir: Path) -> SparkEngine:
@@ -112,7 +148,7 @@ def spark_engine(config: Config, warehouse_dir: Path) -> SparkEngine:
     (tables under `<warehouse_dir>/spark` unless `spark.warehouse` says where)."""
     location = config.spark.warehouse or str((warehouse_dir / "spark").absolute())
     spark = spark_session(location, master=config.spark.master, conf=config.spark.conf)
-    if not config.spark.master.startswith("sc://") and not spark.catalog.databaseExists("main"):
+    if not _is_connect(config.spark.master) and not spark.catalog.databaseExists("main"):
         _clear_locations(spark, location)
     return SparkEngine(spark)
 
@@ -122,9 +158,9 @@ _SCHEMAS = ("main", "staging", "delta")
 
 
 def _clear_locations(spark: SparkSession, location: str) -> None:
-    """Remove the table folders an earlier session left under `location`: the session's
-    catalog is in memory, so a new session knows none of them, and Spark refuses to create a
-    table where a folder of that name exists. (Through Hadoop's file system API: the location
+    """Remove the table folders left under `location` that the catalog does not know (its
+    metastore was deleted, or it is in memory): Spark refuses to create a table where a
+    folder of that name exists. (Through Hadoop's file system API: the location
     may be an object store.)"""
     jvm = spark._jvm  # type: ignore[attr-defined]
     hadoop = spark._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
@@ -150,7 +186,12 @@ class SparkEngine:
     # -- translation -----------------------------------------------------------------------
 
     def _qualify(self, tree: exp.Expression) -> None:
-        """Qualify every table name as DuckDB's search path would resolve it."""
+        """Qualify every table name as DuckDB's search path would resolve it (a table renamed
+        stays in its schema, as in DuckDB)."""
+        if isinstance(tree, exp.Alter) and tree.this.args.get("db"):
+            for rename in tree.find_all(exp.AlterRename):
+                if not rename.this.args.get("db"):
+                    rename.this.set("db", tree.this.args["db"].copy())
         ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
         target = tree.this if isinstance(tree, exp.Create | exp.Insert) else None
         if isinstance(target, exp.Schema):

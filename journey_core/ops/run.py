@@ -20,7 +20,7 @@ from journey_core.contract.schema import TABLES
 from journey_core.contract.vocabulary import FULL
 from journey_core.ingest import FileResult, IngestSummary, ingest
 from journey_core.model import DuckDBEngine, Engine, RunContext, build_step, clear_staging
-from journey_core.model.incremental import DELTA, STAGING, read_plan
+from journey_core.model.incremental import read_plan
 from journey_core.publish import publish
 from journey_core.warehouse import apply_settings, ensure_tables
 from journey_core.warehouse.quoting import ident, qualified
@@ -83,15 +83,13 @@ HANDED_OVER = ("ingested_events", "ingest_rejects", "file_ledger")
 def hand_over(con: duckdb.DuckDBPyConnection, engine: Engine, folder: Path) -> None:
     """Give `engine` (Spark's) DuckDB's ingest tables, as its `main` tables: DuckDB writes each
     to Parquet files under `folder` (replaced each run), which the engine's reader loads (cast
-    to the contract's types). Its published tables and state start empty: it builds every
-    person."""
+    to the contract's types). What an unpublished run left there goes (`clear_staging`); its
+    published tables and state (`pipeline_state`, `processed_files`, `late_events`) stay: the
+    run is incremental there as on DuckDB."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    engine.drop_schema(STAGING)
-    engine.drop_schema(DELTA)
     engine.create_schema("main")
-    for name in engine.tables("main"):
-        engine.execute(f"drop table {qualified('main', name)}")
+    clear_staging(engine)
     duck = DuckDBEngine(con)
     for table in HANDED_OVER:
         cols = ", ".join(f"{ident(c.name)}::varchar as {ident(c.name)}" if c.type == "json"

@@ -40,20 +40,28 @@ def staged_tables(con: duckdb.DuckDBPyConnection, graph: TableGraph) -> list[str
     return [t for t in graph.tables if t in names]
 
 
-def _replace_tables(engine: DuckDBEngine, graph: TableGraph, tables: list[str],
+def _replace_tables(engine: Engine, graph: TableGraph, tables: list[str],
                     run: Plan | None) -> None:
-    """Inside the transaction: the staged tables replace the published ones in `main`."""
+    """The staged tables replace the published ones in `main` (inside the transaction, on
+    DuckDB). An incremental run on DuckDB replaces only the touched persons' rows of the person
+    tables; elsewhere (Spark's Parquet tables cannot delete rows) a staged view of a person
+    table, which reads the published rows and the delta, is written whole first."""
+    duck = engine if isinstance(engine, DuckDBEngine) else None
     as_of_tables = incremental.as_of_tables(graph.person_tables)
+    renamed = []
     for table in tables:
-        if run is not None and run.incremental and table in graph.person_tables:
+        if duck and run is not None and run.incremental and table in graph.person_tables:
             incremental.merge(engine, table, run.as_of, stamp_as_of=table in as_of_tables)
             continue
-        drop_relation(engine.con, "main", table)  # a view after a Spark run
-        if engine.exists("main", STAGED_PREFIX + table):
-            engine.execute(f"alter table {staged_name(table)} rename to {ident(table)}")
-        else:  # built in Python (identity)
-            engine.create_table(qualified("main", table),
-                                f"select * from {qualified(STAGING, table)}")
+        if not engine.exists("main", STAGED_PREFIX + table):  # identity's, or a view
+            engine.create_table(staged_name(table), f"select * from {qualified(STAGING, table)}")
+        renamed.append(table)
+    for table in renamed:
+        if duck:
+            drop_relation(duck.con, "main", table)  # a view after a Spark run
+        else:
+            engine.execute(f"drop table if exists {qualified('main', table)}")
+        engine.execute(f"alter table {staged_name(table)} rename to {ident(table)}")
     if run is not None and set(tables) == set(graph.tables):
         incremental.record_state(engine, run)
     else:
@@ -80,8 +88,9 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path, graph: TableGra
         else staged_tables(con, graph)
     if not tables:
         return []
-    if elsewhere:
-        _replace_spark_tables(engine, tables)
+    if elsewhere:  # the tables and their state there, the export version here
+        engine.use("main")
+        _replace_tables(engine, graph, tables, incremental.read_plan(engine))
     duck.use("main")
     con.execute("begin transaction")
     try:
@@ -102,22 +111,6 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse_dir: Path, graph: TableGra
         read_exports(con, warehouse_dir, graph.tables)
     prune(warehouse_dir)
     return tables
-
-
-def _replace_spark_tables(engine: Engine, tables: list[str]) -> None:
-    """The staged tables replace the published ones in the Spark session's `main` (a Spark
-    run rebuilds every person: its published tables are the Parquet exports)."""
-    engine.use("main")
-    for table in tables:
-        engine.execute(f"drop table if exists {qualified('main', table)}")
-        if engine.exists("main", STAGED_PREFIX + table):
-            engine.execute(f"alter table {staged_name(table)} rename to "
-                           f"{qualified('main', table)}")
-        else:
-            engine.create_table(qualified("main", table),
-                                f"select * from {qualified(STAGING, table)}")
-    engine.drop_schema(STAGING)
-    engine.drop_schema(DELTA)
 
 
 def read_exports(con: duckdb.DuckDBPyConnection, warehouse_dir: Path,

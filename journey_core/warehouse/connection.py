@@ -52,7 +52,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, names: list[str] | None = None
     (`upgrade_table`). A published table is replaced whole by the next publish anyway."""
     existing = set(table_names(con, "main"))
     for name in names or list(TABLES):
-        if name not in existing:
+        if name not in existing and not exists(con, "main", name):  # a view (after Spark)
             con.execute(TABLES[name].ddl("main"))
         elif not TABLES[name].published:
             upgrade_table(con, name)

@@ -21,20 +21,10 @@ import pytest
 from journey_core.config import load_config
 from journey_core.ops import run_pipeline
 from journey_core.warehouse import connect
-from tests.helpers import published_snapshot, rows
+from tests.helpers import file_day, landing, published_snapshot, rows, sample_files
 
 #: Days after its own day (its date, or the Sunday ending its ISO week) that a file lands.
 DELAYS = {"store": 3, "surveys": 7}
-
-
-def file_day(rel: Path) -> date:
-    """The day a sample file covers: `ads_2026-09-01.csv` -> that day; `app_2026-W37` -> the
-    Sunday that ends the ISO week."""
-    tail = rel.stem.rsplit("_", 1)[1]
-    if "-W" in tail:
-        year, week = tail.split("-W")
-        return date.fromisocalendar(int(year), int(week), 7)
-    return date.fromisoformat(tail)
 
 
 def arrival_day(rel: Path) -> date:
@@ -44,21 +34,6 @@ def arrival_day(rel: Path) -> date:
     if rel.parts[0] == "web" and file_day(rel).day % 10 == 0:
         delay = 4
     return file_day(rel) + timedelta(days=delay)
-
-
-def sample_files(sample: Path) -> list[Path]:
-    return sorted(p.relative_to(sample) for p in sample.rglob("*")
-                  if p.is_file() and p.parent != sample)
-
-
-def landing(tmp: Path, sample: Path, name: str) -> Path:
-    """An empty landing folder with the sample's config; returns the config path."""
-    root = tmp / name
-    root.mkdir()
-    shutil.copy(sample / "journeys.yaml", root / "journeys.yaml")
-    for folder in {p.parts[0] for p in sample_files(sample)}:
-        (root / folder).mkdir()
-    return root / "journeys.yaml"
 
 
 @pytest.fixture(scope="module")

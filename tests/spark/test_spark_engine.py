@@ -21,12 +21,21 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from journey_core.config import Config
+from journey_core.config import Config, load_config
 from journey_core.contract.schema import PUBLISHED, TABLES
 from journey_core.model import RunContext, build_step, clear_staging
+from journey_core.ops import run_pipeline
 from journey_core.warehouse import connect
 from journey_core.warehouse.quoting import qualified
-from tests.helpers import CLOCK_COLUMNS, build_warehouse, event, make_config
+from tests.helpers import (
+    CLOCK_COLUMNS,
+    build_warehouse,
+    event,
+    file_day,
+    landing,
+    make_config,
+    sample_files,
+)
 
 _MISSING = [what for what, found in (("java", shutil.which("java")),) if not found]
 try:
@@ -124,36 +133,87 @@ def _exported(folder: Path) -> pa.Table:
                       "hive_partitioning = false)").to_arrow_table()
 
 
-def test_journeys_run_on_spark_exports_what_the_duckdb_engine_exports(
-        engine: SparkEngine, sample_warehouse: Path, sample_config_path: Path,
-        tmp_path: Path) -> None:
-    """`journeys run --engine spark` on the sample (its own `local[2]` session, in a process
-    whose host time zone is not UTC) writes `parquet/<table>/` for every published table with
-    exactly the rows of the DuckDB engine's run (order aside, doubles to 9 significant digits;
-    load-time clocks left out) and the same Arrow types; the DuckDB file's names of the
-    published tables read those exports. A model using a construct that Spark cannot run
-    fails the run here."""
-    out = tmp_path / "wh"
+#: The first Spark run takes the sample's files of the days up to this one; the second all.
+FIRST_RUN_THROUGH = date(2026, 9, 20)
+#: What the test's config adds for Spark: tiny data on two cores, few partitions.
+SPARK_CONFIG = """
+spark:
+  conf:
+    spark.driver.memory: 1g
+    spark.sql.shuffle.partitions: "2"
+    spark.sql.adaptive.enabled: "false"
+"""
+
+
+def _journeys_run_on_spark(config_path: Path, out: Path) -> str:
+    """`journeys run --engine spark` in its own process (its own `local[2]` session) whose host
+    time zone is not UTC; returns what it printed."""
     env = {**os.environ, "TZ": HOST_TZ, "JAVA_TOOL_OPTIONS": f"-Duser.timezone={HOST_TZ}"}
     run = subprocess.run([str(Path(sys.executable).parent / "journeys"), "run", "--engine",
-                          "spark", "--config", str(sample_config_path), "--warehouse", str(out)],
+                          "spark", "--config", str(config_path), "--warehouse", str(out)],
                          env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout
+
+
+def _assert_exports_equal(out: Path, reference: Path) -> None:
+    """Every published table's Parquet export under `out` has exactly the rows of the one
+    under `reference` (order aside, doubles to 9 significant digits, load-time clocks left
+    out) and the same Arrow types; the DuckDB file's names of the published tables read
+    those exports."""
     duck = connect(out, read_only=True)
+    total = 0
     try:
         for table in PUBLISHED:
             name = table.name
             cols = [c for c in table.column_names if c not in CLOCK_COLUMNS]
             got = _exported(out / "parquet" / name)
-            expected = _exported(sample_warehouse / "parquet" / name)
-            assert got.num_rows == expected.num_rows > 0, name
+            expected = _exported(reference / "parquet" / name)
+            assert got.num_rows == expected.num_rows, name
             assert _rows(list(zip(*[got[c].to_pylist() for c in cols], strict=True))) == _rows(
                 list(zip(*[expected[c].to_pylist() for c in cols], strict=True))), name
             assert _types(got) == _types(expected), name
             assert duck.execute(f'select count(*) from main."{name}"').fetchall()[0][0] \
                 == got.num_rows, name
+            total += got.num_rows
     finally:
         duck.close()
+    assert total > 10_000
+
+
+def test_journeys_run_on_spark_exports_what_the_duckdb_engine_exports(
+        engine: SparkEngine, sample_warehouse: Path, sample_config_path: Path,
+        tmp_path: Path) -> None:
+    """The sample in two nightly runs of `journeys run --engine spark`: the first, over the
+    files of the days up to `FIRST_RUN_THROUGH`, builds everything and exports exactly what
+    the DuckDB engine exports for those files; the second, once every file has landed
+    (stores' and surveys' files for days long published among them), is incremental on
+    Spark's persisted tables and state, and its exports are exactly those of the DuckDB
+    engine's one full run of the sample. A model using a construct that Spark cannot run
+    fails a run here."""
+    sample = sample_config_path.parent
+    config_path = landing(tmp_path, sample, "landing")
+    config_path.write_text(config_path.read_text() + SPARK_CONFIG)
+    files = sample_files(sample)
+    first = [f for f in files if file_day(f) <= FIRST_RUN_THROUGH]
+    assert 0 < len(first) < len(files)
+    for rel in first:
+        shutil.copy(sample / rel, config_path.parent / rel)
+    out = tmp_path / "wh"
+    assert "run: full," in _journeys_run_on_spark(config_path, out)
+    duck_out = tmp_path / "duckdb_wh"
+    con = connect(duck_out)
+    try:
+        run_pipeline(con, load_config(config_path), duck_out)
+    finally:
+        con.close()
+    _assert_exports_equal(out, duck_out)
+
+    for rel in files:
+        shutil.copy(sample / rel, config_path.parent / rel)
+    printed = _journeys_run_on_spark(config_path, out)
+    assert "run: incremental," in printed
+    _assert_exports_equal(out, sample_warehouse)
 
 
 def _trap_events() -> list[dict]:
