@@ -294,6 +294,10 @@ def _gx_setup() -> SimpleNamespace:
         # GX 1.24 imports the stdlib's deprecated sre_* modules; nothing to fix on our side.
         warnings.filterwarnings("ignore", message=r"module 'sre_(constants|parse)' is deprecated",
                                 category=DeprecationWarning)
+        # GX imports PySpark (the spark extra) when it is installed, which warns that it does
+        # not fully support pandas 3; nothing of ours goes through pandas.
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                                category=FutureWarning)
         import great_expectations as gx
         import great_expectations.expectations as gxe
         from great_expectations.validator.v1_validator import Validator
