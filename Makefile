@@ -50,7 +50,7 @@ docs: $(STAMP)
 sample: $(STAMP)
 	$(BIN)/journeys generate --out data/sample
 
-## bench: journeys run and the stripped pipeline vs the DuckDB sort floor at 1M and 10M events (BENCH_SIZES, BENCH_REPEATS)
+## bench: journeys run and the stripped pipeline vs the DuckDB sort floor at 1M and 10M events, the Spark engine at 1M (BENCH_SIZES, BENCH_REPEATS, BENCH_SPARK_MAX)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 

@@ -20,7 +20,11 @@ limits the kinds, default all):
   land and `journeys run --from <last day>` (one daily partition) is timed; its share is of
   the full `journeys run` on the same events;
 - nightly at 30 days: the same, on a history of 30 days at the same daily volume (N * 30 /
-  BENCH_DAYS events), to show how the nightly grows with the history.
+  BENCH_DAYS events), to show how the nightly grows with the history;
+- spark: `journeys run --engine spark` (a `local[2]` session, driver memory
+  BENCH_SPARK_MEMORY, default 4g) into a fresh warehouse folder, as a ratio to `journeys run`
+  on the DuckDB engine; only at sizes up to BENCH_SPARK_MAX (default 1M; set it to 10000000
+  for 10M).
 
 Both run with DuckDB's memory_limit at BENCH_MEMORY_LIMIT (default 4GB), spilling to the run's
 folder. Then `journeys run` on BENCH_TEXT_SIZE events (default 1M; 0 skips it) as canonical
@@ -63,7 +67,11 @@ TEXT_SIZE = int(os.environ.get("BENCH_TEXT_SIZE", "1000000"))
 DAYS = int(os.environ.get("BENCH_DAYS", str(synthetic.DAYS)))
 #: The nightly's shorter history, at the same daily volume, for its growth with the history.
 SHORT_DAYS = 30
-KINDS = ("floor", "journeys", "pipeline", "nightly", "nightly_short")
+KINDS = ("floor", "journeys", "pipeline", "nightly", "nightly_short", "spark")
+#: The largest size the Spark engine is measured at.
+SPARK_MAX = int(os.environ.get("BENCH_SPARK_MAX", "1000000"))
+#: The Spark driver's memory (`local[2]`: the driver runs the tasks).
+SPARK_MEMORY = os.environ.get("BENCH_SPARK_MEMORY", "4g")
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -150,6 +158,11 @@ def measure_journeys(config_path: Path, work: Path, *args: str) -> dict[str, Any
     raw = yaml.safe_load(config_path.read_text())
     raw["duckdb"] = {**raw.get("duckdb", {}), "memory_limit": MEMORY_LIMIT,
                      "temp_directory": str(work / "spill")}
+    if "spark" in args:
+        raw["spark"] = {"master": "local[2]", "conf": {
+            "spark.driver.memory": SPARK_MEMORY,
+            "spark.local.dir": str(work / "spill"),
+            "spark.driver.extraJavaOptions": f"-Djava.io.tmpdir={work / 'spill'}"}}
     config = config_path.with_name(f"journeys-run-{os.getpid()}.yaml")  # sources stay relative
     config.write_text(yaml.safe_dump(raw, sort_keys=False))
     timings = work / "timings.json"
@@ -231,6 +244,9 @@ def one(kind: str, n: int, fmt: str | None) -> None:
             out = measure_journeys(config, work)
         elif kind in ("nightly", "nightly_short"):
             out = measure_nightly(folder, work, days)
+        elif kind == "spark":
+            (work / "spill").mkdir()
+            out = measure_journeys(folder / "journeys.yaml", work, "--engine", "spark")
         else:
             raise SystemExit(f"unknown measurement {kind!r}")
     finally:
@@ -304,6 +320,8 @@ def bench_size(n: int, repeats: int) -> dict[str, Any]:
         if gen_seconds is not None:
             print(f"generated {size:,} events over {days} days in {gen_seconds:.1f}s",
                   file=sys.stderr)
+    if n > SPARK_MAX:
+        kinds = tuple(k for k in kinds if k != "spark")
     runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
     for r in range(repeats):
         # Interleaved, alternating which goes first so drift hits all alike.
@@ -346,6 +364,10 @@ def bench_size(n: int, repeats: int) -> dict[str, Any]:
             out[f"{kind}_share"] = out[f"{kind}_seconds"] / out["journeys_run_seconds"]
     if "nightly" in kinds and "nightly_short" in kinds:
         out["nightly_growth"] = out["nightly_seconds"] / out["nightly_short_seconds"]
+    if "spark" in kinds:
+        out.update(_journeys_summary(runs["spark"], n, floor_s, "spark"))
+        if "journeys" in kinds:
+            out["spark_to_duckdb"] = out["spark_seconds"] / out["journeys_run_seconds"]
     return out
 
 
@@ -401,19 +423,22 @@ def print_table(rows: list[dict[str, Any]], text: list[dict[str, Any]]) -> None:
         for prefix, what in (("journeys_run", "journeys run"),
                              ("nightly", f"nightly journeys run ({DAYS} days of history)"),
                              ("nightly_short", f"nightly journeys run ({SHORT_DAYS} days of "
-                                               "history, same daily volume)")):
+                                               "history, same daily volume)"),
+                             ("spark", "journeys run --engine spark (local[2])")):
             if f"{prefix}_seconds" not in row:
                 continue
             parts = row[f"{prefix}_breakdown_seconds"]
             ratio = f" = {row['journeys_run_ratio']:.2f}x the floor" \
-                if prefix == "journeys_run" else ""
+                if prefix == "journeys_run" else \
+                f" = {row['spark_to_duckdb']:.2f}x the DuckDB engine's run" \
+                if prefix == "spark" and "spark_to_duckdb" in row else ""
             print(f"\n{what} at {row['size']:,} events: {row[f'{prefix}_seconds']:.2f}s{ratio}, "
                   "peak RSS "
                   f"{row[f'{prefix}_peak_rss_mb']:,.0f} MB; building {parts['build']:.2f}s, "
                   f"checks {parts['check']:.2f}s ({row[f'{prefix}_check_share']:.0%}), "
                   f"publishing {parts['publish']:.2f}s, Dagster {parts['dagster']:.2f}s, "
                   f"start-up and exit {parts['startup']:.2f}s")
-            if prefix != "journeys_run":
+            if prefix.startswith("nightly"):
                 print(f"  {row[f'{prefix}_loaded']:,} events loaded, "
                       f"{row[f'{prefix}_persons_rebuilt']:,} of {row[f'{prefix}_persons']:,} "
                       "persons rebuilt" + (f"; {row[f'{prefix}_share']:.1%} of the full run"
