@@ -372,7 +372,7 @@ class SparkEngine:
         frame = self._sql(select, params)
         if frame is None:
             raise ValueError(f"not a query: {select.strip()[:120]}")
-        (frame.coalesce(1) if one_file else frame).write.mode("errorifexists").parquet(
+        (frame.coalesce(1) if one_file else frame).write.mode("error").parquet(
             str(folder))
         if folder.is_dir():
             for junk in [*folder.glob(".*.crc"), *folder.glob("_SUCCESS")]:
