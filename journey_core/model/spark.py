@@ -21,7 +21,7 @@ each time it runs:
 
 The session settings that make results equal DuckDB's are pinned by `spark_session` (UTC
 session time zone, ANSI mode). A session started here keeps its catalog in a Hive metastore
-beside its tables (`_metastore`), so runs are incremental as on DuckDB: the builder's, planner's
+beside its tables (`_catalog_home`), so runs are incremental as on DuckDB: the builder's, planner's
 and publisher's statements are SQL both engines run (Spark's Parquet tables cannot delete or
 update rows: a published table is replaced whole, by a rename).
 """
@@ -86,23 +86,24 @@ def _spark_type(column: Column) -> str:
     return _SPARK_TYPES.get(column.type, column.type)
 
 
-def _metastore(warehouse: str) -> dict[str, str]:
-    """A persistent table catalog for a session started here: Hive's metastore in an embedded
-    Derby database next to a local `warehouse` (`<warehouse>/metastore_db`), so that the next
-    run's session knows the tables, the pipeline state and the ledger this one left. A
-    warehouse on an object store needs a metastore of its own (`conf`:
+def _catalog_home(warehouse: str) -> Path | None:
+    """Where a session started here keeps its table catalog: beside a local `warehouse`, so
+    that the next run's session knows the tables, the pipeline state and the ledger this one
+    left. None for a warehouse on an object store, which needs a metastore of its own (`conf`:
     `spark.hadoop.hive.metastore.uris`, or the cluster's); without one the catalog is the
     session's, in memory."""
     if "://" in warehouse and not warehouse.startswith("file:"):
+        return None
+    return Path(warehouse.removeprefix("file:")).absolute()
+
+
+def _metastore(home: Path | None) -> dict[str, str]:
+    """Hive's metastore in an embedded Derby database, `<home>/metastore_db`."""
+    if home is None:
         return {}
-    home = Path(warehouse.removeprefix("file:")).absolute()
-    return {
-        "spark.sql.catalogImplementation": "hive",
-        "spark.hadoop.javax.jdo.option.ConnectionURL":
-            f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true",
-        # Derby's log beside its database, not in the working directory
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={home}",
-    }
+    return {"spark.sql.catalogImplementation": "hive",
+            "spark.hadoop.javax.jdo.option.ConnectionURL":
+                f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true"}
 
 
 #: The driver's log settings for a session started here: errors only.
@@ -112,25 +113,26 @@ _LOG4J = Path(__file__).with_name("log4j2.properties")
 def spark_session(warehouse: str | Path, *, master: str = "local[2]",
                   conf: Mapping[str, str] | None = None) -> SparkSession:
     """A Spark session with the pipeline's settings, its tables under `warehouse` and (for a
-    local `warehouse`) their catalog persisted there (`_metastore`); `conf` adds to or
+    local `warehouse`) their catalog persisted there (`_catalog_home`); `conf` adds to or
     overrides the defaults (not the pinned `SPARK_SETTINGS`; Java options are added to). A
     `master` of `sc://host:port` connects to a Spark Connect server (whose warehouse and
     catalog are its own)."""
     builder = SparkSession.builder.appName("journeys")
     conf = dict(conf or {})
+    defaults = {"spark.sql.shuffle.partitions": "8"}
     if _is_connect(master):
         builder = builder.remote(master)
-        settings = {"spark.sql.shuffle.partitions": "8", **conf, **SPARK_SETTINGS}
     else:
         builder = builder.master(master)
-        defaults = {"spark.sql.warehouse.dir": str(warehouse), **_metastore(str(warehouse)),
-                    **_LOCAL_SETTINGS, "spark.sql.shuffle.partitions": "8"}
-        java = " ".join(o for o in (f"-Dlog4j2.configurationFile={_LOG4J.as_uri()}",
-                                    defaults.pop("spark.driver.extraJavaOptions", ""),
-                                    conf.pop("spark.driver.extraJavaOptions", "")) if o)
-        settings = {**defaults, **conf, **SPARK_SETTINGS,
-                    "spark.driver.extraJavaOptions": java}
-    for key, value in settings.items():
+        home = _catalog_home(str(warehouse))
+        java = [f"-Dlog4j2.configurationFile={_LOG4J.as_uri()}",
+                # Derby's log beside its database, not in the working directory
+                f"-Dderby.system.home={home}" if home else "",
+                conf.pop("spark.driver.extraJavaOptions", "")]
+        defaults.update({"spark.sql.warehouse.dir": str(warehouse), **_metastore(home),
+                         **_LOCAL_SETTINGS,
+                         "spark.driver.extraJavaOptions": " ".join(o for o in java if o)})
+    for key, value in {**defaults, **conf, **SPARK_SETTINGS}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     if not _is_connect(master):
