@@ -52,9 +52,10 @@ def as_of_tables(person_tables: tuple[str, ...]) -> tuple[str, ...]:
 
 def fingerprint(config: Config, models: dict[str, Model]) -> str:
     """sha256 of everything the derived tables are computed from besides the events: the
-    settings (not sources, ingest limits or DuckDB resources) and the SQL models."""
+    settings (not sources, ingest limits, nor DuckDB's or Spark's resources: a run on
+    another Spark master, or with more memory, stays incremental) and the SQL models."""
     settings = config.model_dump(mode="json", exclude={
-        "sources", "duckdb", "base_dir", "max_future", "max_lateness", "identity"})
+        "sources", "duckdb", "spark", "base_dir", "max_future", "max_lateness", "identity"})
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for name, model in sorted(models.items()):
         if not model.is_report:

@@ -182,6 +182,22 @@ def test_changed_settings_rebuild_everything(tmp_path) -> None:
     assert land.query("select count(*) from sessions") == [(1,)]
 
 
+def test_other_engine_resources_stay_incremental(tmp_path) -> None:
+    """Resources do not change what the tables hold: a run with another DuckDB memory limit and
+    thread count, or other Spark settings (master, memory), is still incremental, and equals a
+    full rebuild."""
+    land = Landing(tmp_path)
+    land.drop("d0.csv", ("a", _at(0, 9), "page_view", "c1", None))
+    land.run(0)
+    land.config = _config(tmp_path, duckdb={"memory_limit": "2GB", "threads": 1},
+                          spark={"master": "sc://spark-connect:15002",
+                                 "conf": {"spark.driver.memory": "8g"}})
+    land.drop("d1.csv", ("b", _at(1, 9), "page_view", "c2", None))
+    land.run(1)
+    assert land.modes == ["full", "incremental"]
+    assert land.snapshot() == land.full_rebuild(1)
+
+
 def test_pending_abandonment_expires_as_as_of_moves(tmp_path) -> None:
     """A checkout started an hour before midnight is pending at as-of (window 1 h not over);
     the next night, with no new event of that person, it is abandoned."""
