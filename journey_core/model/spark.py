@@ -115,13 +115,15 @@ def spark_session(warehouse: str | Path, *, master: str = "local[2]",
     """A Spark session with the pipeline's settings, its tables under `warehouse` and (for a
     local `warehouse`) their catalog persisted there (`_catalog_home`); `conf` adds to or
     overrides the defaults (not the pinned `SPARK_SETTINGS`; Java options are added to). A
-    `master` of `sc://host:port` connects to a Spark Connect server (whose warehouse and
-    catalog are its own)."""
+    `master` of `sc://host:port` connects to a Spark Connect server (whose warehouse,
+    catalog and static settings are its own: of `conf`, only `spark.sql.*` is sent)."""
     builder = SparkSession.builder.appName("journeys")
     conf = dict(conf or {})
     defaults = {"spark.sql.shuffle.partitions": "8"}
     if _is_connect(master):
         builder = builder.remote(master)
+        # the server's static settings are its own: a client may set only SQL settings
+        conf = {k: v for k, v in conf.items() if k.startswith("spark.sql.")}
     else:
         builder = builder.master(master)
         home = _catalog_home(str(warehouse))
