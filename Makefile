@@ -20,7 +20,7 @@ run: $(STAMP)
 
 ## test: lint (ruff, sqlfluff) and the full test suite
 test: lint browser java
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 ## browser: Debian's chromium for the report's browser tests (installed when root)
 browser:
