@@ -281,8 +281,9 @@ class SparkSettings(_Model):
     enough"."""
 
     #: `local[N]` (a session in this process), `spark://host:7077`, `yarn`, ... or a Spark
-    #: Connect server, `sc://host:15002`.
-    master: str = "local[2]"
+    #: Connect server, `sc://host:15002`. Unset: `local[2]`, or under `spark-submit` the
+    #: master it was given (set here, this one wins, as a master set in code does in Spark).
+    master: str | None = None
     #: Spark settings (`spark.driver.memory: 4g`, object-store credentials, ...); the settings
     #: that make results equal DuckDB's (UTC session time zone, ANSI mode) are pinned.
     conf: dict[str, str] = {}

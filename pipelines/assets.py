@@ -207,6 +207,8 @@ def published_tables(context: dg.AssetExecutionContext,
         # full or incremental (journey_core.model.incremental), and how many persons it rebuilt
         "mode": run.mode if run else FULL,
         "persons_rebuilt": run.persons if run else 0,
+        # where the tables were built: duckdb, or spark and its master
+        "engine": engine.where,
         "parquet": str(Path(warehouse.warehouse_dir) / "parquet"),
         **step_timing("publish", build=seconds, check=0.0),
     })

@@ -188,6 +188,7 @@ def _print_summary(result: object) -> dict[str, str]:
     if "published_tables" in metadata:
         print(f"run: {value('published_tables', 'mode')}, "
               f"{value('published_tables', 'persons_rebuilt')} persons rebuilt")
+        print(f"engine: {value('published_tables', 'engine')}")
     rejected = value("ingested_events", "files_rejected") or {}
     for path, problem in rejected.items():  # type: ignore[union-attr]
         print(f"file rejected: {path}: {problem}")

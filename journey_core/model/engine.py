@@ -30,6 +30,8 @@ class Engine(Protocol):
 
     #: The errors a failed statement raises (a model failing names its file with them).
     errors: tuple[type[Exception], ...]
+    #: What the tables are built on, as a run reports it: `duckdb`, `spark local[2]`, ...
+    where: str
 
     def execute(self, sql: str, params: Params = None) -> None:
         """Run a statement."""
@@ -84,6 +86,7 @@ class DuckDBEngine:
     """The embedded default: DuckDB, on the warehouse connection."""
 
     errors: tuple[type[Exception], ...] = (duckdb.Error,)
+    where = "duckdb"
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con

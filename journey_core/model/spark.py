@@ -1,9 +1,9 @@
 """The Spark engine: the same models, table graph, builder and identity rules on Apache Spark.
 
 `SparkEngine` implements the engine seam (`journey_core.model.engine.Engine`) over a
-`SparkSession`. Every statement reaching it is written in DuckDB's dialect (the models of
-`sql/`, the builder's, planner's and stitcher's statements) and is transpiled here with sqlglot
-each time it runs:
+`SparkSession` or a Spark Connect client's. Every statement reaching it is written in DuckDB's
+dialect (the models of `sql/`, the builder's, planner's and stitcher's statements) and is
+transpiled here with sqlglot each time it runs:
 
 - **Schemas** are Spark databases. DuckDB's search path (`Engine.use`) has no Spark
   counterpart, so every unqualified table name is qualified here with the first schema of the
@@ -29,6 +29,7 @@ update rows: a published table is replaced whole, by a rename).
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -55,6 +56,11 @@ from py4j.protocol import Py4JJavaError  # noqa: E402
 from pyspark.errors import PySparkException  # noqa: E402
 from pyspark.logger import PySparkLogger  # noqa: E402
 from pyspark.sql import DataFrame, SparkSession  # noqa: E402
+from pyspark.sql.connect.session import SparkSession as ConnectSession  # noqa: E402
+from pyspark.sql.pandas.types import from_arrow_schema  # noqa: E402
+
+#: A session started here (or by spark-submit), or a Spark Connect client.
+Session = SparkSession | ConnectSession
 
 # PySpark logs every failed statement's error (with the JVM's stack trace) as JSON on stderr
 # when the exception is made; the exception itself reaches the caller, who reports it.
@@ -108,24 +114,36 @@ def _metastore(home: Path | None) -> dict[str, str]:
 
 #: The driver's log settings for a session started here: errors only.
 _LOG4J = Path(__file__).with_name("log4j2.properties")
+#: The master of a session started here when neither the config nor spark-submit names one.
+DEFAULT_MASTER = "local[2]"
 
 
-def spark_session(warehouse: str | Path, *, master: str = "local[2]",
-                  conf: Mapping[str, str] | None = None) -> SparkSession:
+def submitted() -> bool:
+    """This process is a driver that `spark-submit` started: its JVM is spark-submit's, so
+    the master, the driver's memory and its Java options are what spark-submit was given."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ  # how spark-submit hands PySpark its JVM
+
+
+def spark_session(warehouse: str | Path, *, master: str | None = None,
+                  conf: Mapping[str, str] | None = None) -> Session:
     """A Spark session with the pipeline's settings, its tables under `warehouse` and (for a
     local `warehouse`) their catalog persisted there (`_catalog_home`); `conf` adds to or
-    overrides the defaults (not the pinned `SPARK_SETTINGS`; Java options are added to). A
-    `master` of `sc://host:port` connects to a Spark Connect server (whose warehouse,
-    catalog and static settings are its own: of `conf`, only `spark.sql.*` is sent)."""
-    builder = SparkSession.builder.appName("journeys")
+    overrides the defaults (not the pinned `SPARK_SETTINGS`; Java options are added to).
+
+    `master` None is spark-submit's master in a driver it started (`submitted`), else
+    `DEFAULT_MASTER`. A `master` of `sc://host:port` connects to a Spark Connect server (whose
+    warehouse, catalog and static settings are its own: of `conf`, only `spark.sql.*` is sent);
+    a process may hold such a client beside a session of its own."""
     conf = dict(conf or {})
     defaults = {"spark.sql.shuffle.partitions": "8"}
-    if _is_connect(master):
-        builder = builder.remote(master)
+    if master is not None and _is_connect(master):
+        builder = ConnectSession.builder.appName("journeys").remote(master)
         # the server's static settings are its own: a client may set only SQL settings
         conf = {k: v for k, v in conf.items() if k.startswith("spark.sql.")}
     else:
-        builder = builder.master(master)
+        builder = SparkSession.builder.appName("journeys")
+        if master is not None or not submitted():
+            builder = builder.master(master or DEFAULT_MASTER)
         home = _catalog_home(str(warehouse))
         java = [f"-Dlog4j2.configurationFile={_LOG4J.as_uri()}",
                 # Derby's log beside its database, not in the working directory
@@ -137,9 +155,22 @@ def spark_session(warehouse: str | Path, *, master: str = "local[2]",
     for key, value in {**defaults, **conf, **SPARK_SETTINGS}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    if not _is_connect(master):
+    if isinstance(spark, SparkSession):
+        if submitted():  # the driver's Java options came too late: set what they set
+            _configure_running_jvm(spark, home)
         spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def _configure_running_jvm(spark: SparkSession, home: Path | None) -> None:
+    """In a JVM already running (spark-submit's), what `spark_session`'s Java options set in
+    one it starts: the log settings, and where Derby keeps its log (before the metastore first
+    opens it)."""
+    jvm = spark._jvm  # type: ignore[attr-defined]
+    jvm.org.apache.logging.log4j.core.config.Configurator.reconfigure(
+        jvm.java.net.URI(_LOG4J.as_uri()))
+    if home is not None:
+        jvm.java.lang.System.setProperty("derby.system.home", str(home))
 
 
 def _is_connect(master: str) -> bool:
@@ -152,9 +183,12 @@ def spark_engine(config: Config, warehouse_dir: Path) -> SparkEngine:
     (tables under `<warehouse_dir>/spark` unless `spark.warehouse` says where)."""
     location = config.spark.warehouse or str((warehouse_dir / "spark").absolute())
     spark = spark_session(location, master=config.spark.master, conf=config.spark.conf)
-    if not _is_connect(config.spark.master) and not spark.catalog.databaseExists("main"):
+    if not isinstance(spark, SparkSession):
+        return SparkEngine(spark, f"spark connect {config.spark.master}")
+    if not spark.catalog.databaseExists("main"):
         _clear_locations(spark, location)
-    return SparkEngine(spark)
+    by = " (spark-submit)" if submitted() else ""
+    return SparkEngine(spark, f"spark {spark.sparkContext.master}{by}")
 
 
 #: The schemas (Spark databases) the pipeline writes.
@@ -179,8 +213,9 @@ class SparkEngine:
     errors: tuple[type[Exception], ...] = (PySparkException, Py4JJavaError,
                                            sqlglot.errors.SqlglotError)
 
-    def __init__(self, spark: SparkSession) -> None:
+    def __init__(self, spark: Session, where: str = "spark") -> None:
         self.spark = spark
+        self.where = where
         self._path: tuple[str, ...] = ("main",)
         #: Temporary tables: local checkpoints behind temporary views.
         self._temps: dict[str, DataFrame] = {}
@@ -348,7 +383,10 @@ class SparkEngine:
 
     @contextmanager
     def register(self, name: str, table: pa.Table) -> Iterator[None]:
-        with self._view(name, self.spark.createDataFrame(table)):
+        # the schema given, not inferred: a Spark Connect client cannot infer one from no rows
+        # (naive instants as Spark's TIMESTAMP, as a session infers them by default)
+        schema = from_arrow_schema(table.schema, prefer_timestamp_ntz=False)
+        with self._view(name, self.spark.createDataFrame(table, schema=schema)):
             yield
 
     @contextmanager

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -28,6 +29,7 @@ from journey_core.model import RunContext, build_step, clear_staging
 from journey_core.ops import run_pipeline
 from journey_core.warehouse import connect
 from journey_core.warehouse.quoting import qualified
+from pipelines import cli
 from tests.helpers import (
     CLOCK_COLUMNS,
     build_warehouse,
@@ -40,7 +42,9 @@ from tests.helpers import (
 
 _MISSING = [what for what, found in (("java", shutil.which("java")),) if not found]
 try:
-    from journey_core.model.spark import SparkEngine, spark_session
+    from pyspark.sql import SparkSession
+
+    from journey_core.model.spark import ConnectSession, SparkEngine, spark_session
 except ImportError:
     _MISSING.append("pyspark")
 if _MISSING and not os.environ.get("CI"):
@@ -54,22 +58,28 @@ HOST_TZ = "America/New_York"
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkEngine]:
-    """One Spark session (`local[2]`) for the module, on a host whose time zone is not UTC."""
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """One Spark session (`local[2]`) for the module, on a host whose time zone is not UTC,
+    serving Spark Connect on a free port (as the README says to serve a warehouse's tables)."""
     if _MISSING:
         pytest.fail(f"{', '.join(_MISSING)} missing on CI: install Debian's "
                     "openjdk-17-jre-headless and the spark extra", pytrace=False)
     old_tz = os.environ.get("TZ")
     os.environ["TZ"] = HOST_TZ
     time.tzset()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     spark = spark_session(tmp_path_factory.mktemp("spark") / "warehouse",
                           conf={"spark.driver.memory": "1g",
                                 # tiny data on two cores: few partitions, no re-planning
                                 "spark.sql.shuffle.partitions": "2",
                                 "spark.sql.adaptive.enabled": "false",
-                                "spark.driver.extraJavaOptions": f"-Duser.timezone={HOST_TZ}"})
+                                "spark.driver.extraJavaOptions": f"-Duser.timezone={HOST_TZ}",
+                                "spark.plugins": "org.apache.spark.sql.connect.SparkConnectPlugin",
+                                "spark.connect.grpc.binding.port": str(port)})
     try:
-        yield SparkEngine(spark)
+        yield spark
     finally:
         spark.stop()
         if old_tz is None:
@@ -77,6 +87,21 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkEngine]:
         else:
             os.environ["TZ"] = old_tz
         time.tzset()
+
+
+@pytest.fixture(scope="module")
+def engine(server: SparkSession) -> Iterator[SparkEngine]:
+    """The engine the small fixtures build on: a Spark Connect client of `server`, made as
+    `journeys run` makes one for `master: sc://localhost:<port>` (its own session on the
+    server, with the pinned settings; the tables are the server's)."""
+    port = server.conf.get("spark.connect.grpc.binding.port")
+    client = spark_session("unused: the server's", master=f"sc://localhost:{port}",
+                           conf={"spark.sql.shuffle.partitions": "2",
+                                 "spark.driver.memory": "ignored: the server's"})
+    try:
+        yield SparkEngine(client)
+    finally:
+        client.stop()
 
 
 def _value(value: object) -> object:
@@ -146,12 +171,18 @@ spark:
 """
 
 
-def _journeys_run_on_spark(config_path: Path, out: Path) -> str:
-    """`journeys run --engine spark` in its own process (its own `local[2]` session) whose host
-    time zone is not UTC; returns what it printed."""
-    env = {**os.environ, "TZ": HOST_TZ, "JAVA_TOOL_OPTIONS": f"-Duser.timezone={HOST_TZ}"}
-    run = subprocess.run([str(Path(sys.executable).parent / "journeys"), "run", "--engine",
-                          "spark", "--config", str(config_path), "--warehouse", str(out)],
+def _journeys_run_on_spark(config_path: Path, out: Path, *, submit: bool = False) -> str:
+    """`journeys run --engine spark` in its own process (its own session) whose host time zone
+    is not UTC; returns what it printed. `submit`: the CLI as a Spark application of
+    `spark-submit --master local[1]`, the README's way onto a cluster."""
+    env = {**os.environ, "TZ": HOST_TZ, "JAVA_TOOL_OPTIONS": f"-Duser.timezone={HOST_TZ}",
+           # spark-submit runs the driver with this Python
+           "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    bin_dir = Path(sys.executable).parent
+    command = ([str(bin_dir / "spark-submit"), "--master", "local[1]", "--driver-memory", "1g",
+                cli.__file__] if submit else [str(bin_dir / "journeys")])
+    run = subprocess.run([*command, "run", "--engine", "spark", "--config", str(config_path),
+                          "--warehouse", str(out)],
                          env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     return run.stdout
@@ -201,7 +232,10 @@ def test_journeys_run_on_spark_exports_what_the_duckdb_engine_exports(
     for rel in first:
         shutil.copy(sample / rel, config_path.parent / rel)
     out = tmp_path / "wh"
-    assert "run: full," in _journeys_run_on_spark(config_path, out)
+    printed = _journeys_run_on_spark(config_path, out, submit=True)
+    assert "run: full," in printed
+    # the config names no master: spark-submit's is the session's
+    assert "engine: spark local[1] (spark-submit)" in printed.splitlines()
     duck_out = tmp_path / "duckdb_wh"
     con = connect(duck_out)
     try:
@@ -213,6 +247,7 @@ def test_journeys_run_on_spark_exports_what_the_duckdb_engine_exports(
     for rel in files:
         shutil.copy(sample / rel, config_path.parent / rel)
     printed = _journeys_run_on_spark(config_path, out)
+    assert "engine: spark local[2]" in printed.splitlines()
     (rebuilt,) = re.findall(r"^run: incremental, (\d+) persons rebuilt$", printed, re.M)
     persons = len(set(_exported(out / "parquet" / "events")["person_id"].to_pylist()))
     assert 0 < int(rebuilt) < persons  # the touched persons only
@@ -268,15 +303,18 @@ def _trap_events() -> list[dict]:
     ]
 
 
-def test_dialect_traps_build_on_spark_equal_to_duckdb(engine: SparkEngine,
+def test_dialect_traps_build_on_spark_equal_to_duckdb(server: SparkSession,
+                                                      engine: SparkEngine,
                                                       tmp_path: Path) -> None:
     """Small events built to trip the differences between the dialects give the same tables on
-    both engines, on a host whose time zone is not UTC (the Spark JVM's and this process's):
+    both engines, built through a Spark Connect client, on a host whose time zone is not UTC
+    (the Spark JVM's and this process's):
     NULLs where `arg_min` and `MIN_BY` differ (the first event without account, device or
     segment), JSON null, nested and non-string property values, non-ASCII text, a DST night,
     week, month and year boundaries, an exact tie in time, a refused merge, abandonment and
     survey scores."""
-    assert engine.spark.sparkContext._jvm.java.util.TimeZone.getDefault().getID() == HOST_TZ
+    assert isinstance(engine.spark, ConnectSession)
+    assert server.sparkContext._jvm.java.util.TimeZone.getDefault().getID() == HOST_TZ
     assert time.tzname[0] != "UTC"
     config = make_config(
         segments=[{"name": "device", "property": "device", "scope": "journey"},
@@ -301,8 +339,9 @@ def test_dialect_traps_build_on_spark_equal_to_duckdb(engine: SparkEngine,
 
 
 def test_bound_values_keep_their_types_on_spark(engine: SparkEngine) -> None:
-    """Values reach Spark bound, never pasted: `?` and `$name` parameters of every type the
-    pipeline binds (text with quotes, instants, days, NULL) come back as they went in."""
+    """Values reach Spark bound, never pasted (through a Spark Connect client): `?` and
+    `$name` parameters of every type the pipeline binds (text with quotes, instants, days,
+    NULL) come back as they went in."""
     instant = datetime.fromisoformat("2026-03-29T01:30:00+00:00")
     got = engine.rows("select $a as a, $b::timestamptz as b, $c::date as c, "
                       "$d::timestamptz is null as d",
@@ -310,3 +349,60 @@ def test_bound_values_keep_their_types_on_spark(engine: SparkEngine) -> None:
                        "d": None})
     assert got == [("it's; drop table x", instant, date(2026, 3, 29), True)]
     assert engine.rows("select ? as a, ? + 1 as b", ["x'", 41]) == [("x'", 42)]
+
+
+#: Set to run `test_the_sample_day_by_day_on_spark` (too long for CI: see its docstring).
+DAY_BY_DAY = "JOURNEYS_SPARK_DAY_BY_DAY"
+
+
+@pytest.mark.skipif(not os.environ.get(DAY_BY_DAY),
+                    reason=f"the sample day by day on Spark takes half an hour: {DAY_BY_DAY}=1 "
+                    "runs it")
+def test_the_sample_day_by_day_on_spark(server: SparkSession, engine: SparkEngine,
+                                        sample_config_path: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """The DuckDB engine's nightly test on Spark: the sample one UTC day at a time, files
+    landing late and out of order (`tests.e2e.test_nightly.arrival_day`), each day a
+    `journeys run --engine spark --from DAY` (a client of the module's Spark Connect server,
+    so one JVM serves every run): the first run is full, every later one incremental, and the
+    last day's exports are exactly those of one DuckDB run of every file for that day.
+
+    Not in CI: 40-odd Spark runs take about half an hour on two cores (README, "When one
+    machine is not enough")."""
+    from tests.e2e.test_nightly import arrival_day
+
+    for schema in ("staging", "delta", "main"):  # what other tests left on the server
+        engine.drop_schema(schema)
+    sample = sample_config_path.parent
+    files = sample_files(sample)
+    days = sorted({arrival_day(f) for f in files})
+    first, last = min(file_day(f) for f in files) - timedelta(days=6), max(days)
+    port = server.conf.get("spark.connect.grpc.binding.port")
+    config_path = landing(tmp_path, sample, "daily")
+    config_path.write_text(config_path.read_text() + f"spark:\n  master: sc://localhost:{port}\n")
+    out = tmp_path / "daily_wh"
+    modes = []
+    day = first
+    while day <= last:
+        for rel in files:
+            if arrival_day(rel) == day:
+                shutil.copy(sample / rel, config_path.parent / rel)
+        assert cli.main(["run", "--engine", "spark", "--config", str(config_path),
+                         "--warehouse", str(out), "--from", day.isoformat()]) == 0, day
+        printed = capsys.readouterr().out
+        (mode,) = re.findall(r"^run: (\w+),", printed, re.M)
+        assert f"engine: spark connect sc://localhost:{port}" in printed.splitlines()
+        modes.append(mode)
+        day += timedelta(days=1)
+    assert modes[0] == "full" and set(modes[1:]) == {"incremental"}, modes
+
+    full_path = landing(tmp_path, sample, "full")
+    for rel in files:
+        shutil.copy(sample / rel, full_path.parent / rel)
+    duck_out = tmp_path / "duckdb_wh"
+    con = connect(duck_out)
+    try:
+        run_pipeline(con, load_config(full_path), duck_out, partition=last)
+    finally:
+        con.close()
+    _assert_exports_equal(out, duck_out)
