@@ -53,6 +53,7 @@ from journey_core.warehouse.quoting import ident
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
                         category=FutureWarning)
 from py4j.protocol import Py4JJavaError  # noqa: E402
+from pyspark import SparkContext  # noqa: E402
 from pyspark.errors import PySparkException  # noqa: E402
 from pyspark.logger import PySparkLogger  # noqa: E402
 from pyspark.sql import DataFrame, SparkSession  # noqa: E402
@@ -133,10 +134,15 @@ def spark_session(warehouse: str | Path, *, master: str | None = None,
     `master` None is spark-submit's master in a driver it started (`submitted`), else
     `DEFAULT_MASTER`. A `master` of `sc://host:port` connects to a Spark Connect server (whose
     warehouse, catalog and static settings are its own: of `conf`, only `spark.sql.*` is sent);
-    a process may hold such a client beside a session of its own."""
+    a process may hold such a client beside a session of its own, but is marked a client from
+    then on (PySpark's functions build the client's columns, not that session's)."""
     conf = dict(conf or {})
     defaults = {"spark.sql.shuffle.partitions": "8"}
     if master is not None and _is_connect(master):
+        # The process is a Connect client, as `SparkSession.builder.remote` would mark it:
+        # PySpark's functions (GX's Spark metrics are made of them) then build the client's
+        # columns. (That builder refuses a client in a process holding a session of its own.)
+        os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
         builder = ConnectSession.builder.appName("journeys").remote(master)
         # the server's static settings are its own: a client may set only SQL settings
         conf = {k: v for k, v in conf.items() if k.startswith("spark.sql.")}
@@ -152,21 +158,22 @@ def spark_session(warehouse: str | Path, *, master: str | None = None,
         defaults.update({"spark.sql.warehouse.dir": str(warehouse), **_metastore(home),
                          **_LOCAL_SETTINGS,
                          "spark.driver.extraJavaOptions": " ".join(o for o in java if o)})
+        if submitted():  # the driver's Java options come too late: set what they set
+            _configure_running_jvm(home)
     for key, value in {**defaults, **conf, **SPARK_SETTINGS}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     if isinstance(spark, SparkSession):
-        if submitted():  # the driver's Java options came too late: set what they set
-            _configure_running_jvm(spark, home)
         spark.sparkContext.setLogLevel("ERROR")
     return spark
 
 
-def _configure_running_jvm(spark: SparkSession, home: Path | None) -> None:
-    """In a JVM already running (spark-submit's), what `spark_session`'s Java options set in
-    one it starts: the log settings, and where Derby keeps its log (before the metastore first
-    opens it)."""
-    jvm = spark._jvm  # type: ignore[attr-defined]
+def _configure_running_jvm(home: Path | None) -> None:
+    """In the JVM spark-submit started, before the session starts in it, what
+    `spark_session`'s Java options set in one it starts: the log settings, and where Derby
+    keeps its log."""
+    SparkContext._ensure_initialized()  # PySpark's gateway to that JVM
+    jvm = SparkContext._jvm
     jvm.org.apache.logging.log4j.core.config.Configurator.reconfigure(
         jvm.java.net.URI(_LOG4J.as_uri()))
     if home is not None:
