@@ -160,6 +160,9 @@ def spark_session(warehouse: str | Path, *, master: str | None = None,
                          "spark.driver.extraJavaOptions": " ".join(o for o in java if o)})
         if submitted():  # the driver's Java options come too late: set what they set
             _configure_running_jvm(home)
+            # Spark reloads its default log profile (INFO) as its context starts in a JVM
+            # whose logging spark-submit began: errors only from the start of the context
+            defaults["spark.log.level"] = "ERROR"
     for key, value in {**defaults, **conf, **SPARK_SETTINGS}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
