@@ -158,10 +158,10 @@ def spark_session(warehouse: str | Path, *, master: str | None = None,
         defaults.update({"spark.sql.warehouse.dir": str(warehouse), **_metastore(home),
                          **_LOCAL_SETTINGS,
                          "spark.driver.extraJavaOptions": " ".join(o for o in java if o)})
-        if submitted():  # the driver's Java options come too late: set what they set
-            _configure_running_jvm(home)
-            # Spark reloads its default log profile (INFO) as its context starts in a JVM
-            # whose logging spark-submit began: errors only from the start of the context
+        if submitted():  # spark-submit's JVM runs already: the Java options above come too late
+            _derby_home(home)
+            # Spark loads its own log profile (INFO) there as its context starts, whatever log
+            # settings the JVM has: errors only from the start of the context
             defaults["spark.log.level"] = "ERROR"
     for key, value in {**defaults, **conf, **SPARK_SETTINGS}.items():
         builder = builder.config(key, value)
@@ -171,16 +171,12 @@ def spark_session(warehouse: str | Path, *, master: str | None = None,
     return spark
 
 
-def _configure_running_jvm(home: Path | None) -> None:
-    """In the JVM spark-submit started, before the session starts in it, what
-    `spark_session`'s Java options set in one it starts: the log settings, and where Derby
-    keeps its log."""
-    SparkContext._ensure_initialized()  # PySpark's gateway to that JVM
-    jvm = SparkContext._jvm
-    jvm.org.apache.logging.log4j.core.config.Configurator.reconfigure(
-        jvm.java.net.URI(_LOG4J.as_uri()))
+def _derby_home(home: Path | None) -> None:
+    """Derby's log beside its database (`-Dderby.system.home`), set in the JVM spark-submit
+    started, before the metastore first opens it."""
     if home is not None:
-        jvm.java.lang.System.setProperty("derby.system.home", str(home))
+        SparkContext._ensure_initialized()  # PySpark's gateway to that JVM
+        SparkContext._jvm.java.lang.System.setProperty("derby.system.home", str(home))
 
 
 def _is_connect(master: str) -> bool:

@@ -191,6 +191,15 @@ def _journeys_run_on_spark(config_path: Path, out: Path, *, submit: bool = False
     return run.stdout
 
 
+def _duckdb_run(config_path: Path, out: Path, *, partition: date | None = None) -> None:
+    """One DuckDB engine run of the config's files into `out`: what a Spark run must equal."""
+    con = connect(out)
+    try:
+        run_pipeline(con, load_config(config_path), out, partition=partition)
+    finally:
+        con.close()
+
+
 def _assert_exports_equal(out: Path, reference: Path) -> None:
     """Every published table's Parquet export under `out` has exactly the rows of the one
     under `reference` (order aside, doubles to 9 significant digits, load-time clocks left
@@ -240,11 +249,7 @@ def test_journeys_run_on_spark_exports_what_the_duckdb_engine_exports(
     # the config names no master: spark-submit's is the session's
     assert "engine: spark local[1] (spark-submit)" in printed.splitlines()
     duck_out = tmp_path / "duckdb_wh"
-    con = connect(duck_out)
-    try:
-        run_pipeline(con, load_config(config_path), duck_out)
-    finally:
-        con.close()
+    _duckdb_run(config_path, duck_out)
     _assert_exports_equal(out, duck_out)
 
     for rel in files:
@@ -417,9 +422,5 @@ def test_the_sample_day_by_day_on_spark(server: SparkSession, engine: SparkEngin
     for rel in files:
         shutil.copy(sample / rel, full_path.parent / rel)
     duck_out = tmp_path / "duckdb_wh"
-    con = connect(duck_out)
-    try:
-        run_pipeline(con, load_config(full_path), duck_out, partition=last)
-    finally:
-        con.close()
+    _duckdb_run(full_path, duck_out, partition=last)
     _assert_exports_equal(out, duck_out)
