@@ -292,6 +292,11 @@ class SparkSettings(_Model):
     #: tables' catalog (`metastore_db`), so runs are incremental; an object store needs a
     #: metastore of its own (`conf`), else every run rebuilds every person.
     warehouse: str | None = None
+    #: Where the source files are ingested: `duckdb` (the DuckDB file's loader, its tables
+    #: handed over to Spark each run) or `spark` (Spark's readers, into the Spark tables:
+    #: `journey_core.ingest.spark`). Chosen once per warehouse: a warehouse whose ingest ran on
+    #: Spark refuses DuckDB's hand-over. See docs/spark-ingest.md.
+    ingest: Literal["duckdb", "spark"] = "duckdb"
 
 
 #: The engines a run can build the tables on.

@@ -17,9 +17,10 @@ import dagster as dg
 from journey_core import quality
 from journey_core.contract.schema import TABLES, Table
 from journey_core.ingest import undo
+from journey_core.ingest.spark import undo as spark_undo
 from journey_core.model import DuckDBEngine, Engine, Step, pipeline_graph
 from journey_core.model.incremental import DELTA, FULL, STAGING, read_plan
-from journey_core.ops import hand_over, ingest_files, stage
+from journey_core.ops import hand_over, ingest_files, ingest_files_on_spark, stage
 from journey_core.publish import publish
 from journey_core.warehouse.quoting import columns, qualified
 from pipelines.checks import check_results, check_specs, to_check_results
@@ -82,22 +83,25 @@ def ingested_events(context: dg.AssetExecutionContext,
     warehouse.forget_run(context.run.run_id)
     with warehouse.connect() as con:
         started = time.monotonic()
-        summary = ingest_files(con, config, progress=warehouse.reporter(context))
+        # `spark.ingest: spark`: Spark's readers load the Spark tables; else DuckDB's loader
+        spark = warehouse.models(con) if warehouse.ingest_on_spark() else None
+        summary = (ingest_files_on_spark(con, spark, config, warehouse.reporter(context))
+                   if spark else ingest_files(con, config, progress=warehouse.reporter(context)))
         loaded = time.monotonic()
         # The raw events, the ledger and the quarantine, against the time of the check. Ingest
         # has committed by now: if a blocking check fails, this run's ingest is undone, so its
         # rows cannot fail every later run too (its files load again once the cause is gone).
-        checks = [quality.check_table(con, table, config, schema="main", as_of=None)
+        checks = [quality.check_table(spark or con, table, config, schema="main", as_of=None)
                   for table in INGEST_CHECKED]
         checked = time.monotonic()
         failed = [c.table for c in checks if not c.passed]
-        undone = undo(con, summary) if failed else 0
+        undone = (spark_undo(spark, summary) if spark else undo(con, summary)) if failed else 0
         if failed:
             context.log.error(f"blocking checks failed on {', '.join(failed)}: this run's "
                               f"ingest of {undone} file(s) was undone")
-        elif warehouse.on_spark():
+        elif warehouse.on_spark() and not spark:
             hand_over(con, warehouse.models(con), warehouse.handover_folder())
-        rows = con.execute("select count(*) from ingested_events").fetchall()[0][0]
+        rows = (spark or DuckDBEngine(con)).scalar("select count(*) from main.ingested_events")
         reconciliation = "\n".join(
             ["| file | read | loaded | rejected | duplicates | skipped |", "|---" * 6 + "|"]
             + [f"| {f.path} | {f.read} | {f.loaded} | {f.rejected} | {f.duplicates} | "

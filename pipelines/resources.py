@@ -46,6 +46,11 @@ class JourneysResource(dg.ConfigurableResource):
     def on_spark(self) -> bool:
         return self.engine_name() == "spark"
 
+    def ingest_on_spark(self) -> bool:
+        """Source files are loaded with Spark's readers into the Spark tables (`spark.ingest:
+        spark` on the Spark engine), not by DuckDB's loader."""
+        return self.on_spark() and self.load().spark.ingest == "spark"
+
     def models(self, con: duckdb.DuckDBPyConnection) -> Engine:
         """The engine the tables are built, checked and published on: DuckDB's, on `con`, or
         the Spark session's (ingest, the ledger and the export version stay in DuckDB)."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -147,6 +148,10 @@ def spark_session(warehouse: str | Path, *, master: str | None = None,
         # the server's static settings are its own: a client may set only SQL settings
         conf = {k: v for k, v in conf.items() if k.startswith("spark.sql.")}
     else:
+        # the Python workers (ingest's mapping) run this interpreter, which has the journeys
+        # package (PySpark's default is the `python3` on the PATH); a cluster's workers run
+        # what `spark.pyspark.python` or their PYSPARK_PYTHON says
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder.appName("journeys")
         if master is not None or not submitted():
             builder = builder.master(master or DEFAULT_MASTER)
@@ -392,11 +397,11 @@ class SparkEngine:
         # the schema given, not inferred: a Spark Connect client cannot infer one from no rows
         # (naive instants as Spark's TIMESTAMP, as a session infers them by default)
         schema = from_arrow_schema(table.schema, prefer_timestamp_ntz=False)
-        with self._view(name, self.spark.createDataFrame(table, schema=schema)):
+        with self.view(name, self.spark.createDataFrame(table, schema=schema)):
             yield
 
     @contextmanager
-    def _view(self, name: str, frame: DataFrame) -> Iterator[None]:
+    def view(self, name: str, frame: DataFrame) -> Iterator[None]:
         """`name` reads `frame` while the block runs."""
         frame.createOrReplaceTempView(name)
         self._registered.add(name)
@@ -409,7 +414,7 @@ class SparkEngine:
     def load_parquet(self, target: str, path: str | Path) -> None:
         """`target` (a quoted name; a contract table is cast to its types) becomes a table of
         the Parquet files under `path`, read by Spark's reader where they are."""
-        with self._view("_parquet", self.spark.read.parquet(str(path))):
+        with self.view("_parquet", self.spark.read.parquet(str(path))):
             self.create_table(target, "select * from _parquet")
 
     def write_parquet(self, select: str, folder: Path, params: Params = None, *,

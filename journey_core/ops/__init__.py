@@ -11,11 +11,12 @@ from journey_core.ops.run import (
     check_paths,
     hand_over,
     ingest_files,
+    ingest_files_on_spark,
     rebuild,
     run_pipeline,
     stage,
     start_run,
 )
 
-__all__ = ["PipelineError", "RunResult", "check_paths", "hand_over", "ingest_files", "rebuild",
-           "run_pipeline", "stage", "start_run"]
+__all__ = ["PipelineError", "RunResult", "check_paths", "hand_over", "ingest_files",
+           "ingest_files_on_spark", "rebuild", "run_pipeline", "stage", "start_run"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from journey_core.config import Config
-from journey_core.ops.run import rebuild
+from journey_core.ops.run import PipelineError, rebuild
 from journey_core.privacy import PrivacyError
 from journey_core.privacy.erasure import (
     ForgetResult,
@@ -37,6 +37,10 @@ def forget_person(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir:
     PrivacyError for a person the warehouse never knew, or when a table or Parquet file still
     names the person after the rebuild."""
     warehouse_dir = Path(warehouse_dir)
+    if config.engine == "spark" and config.spark.ingest == "spark":
+        raise PipelineError("journeys forget erases from the DuckDB file's tables; this "
+                            "config ingests into the Spark tables (spark.ingest: spark), "
+                            "where forget does not reach yet (docs/spark-ingest.md)")
     ensure_tables(con, ["ingested_events", "ingest_rejects", "file_ledger"])
     ensure_tombstone_table(con)
     if published_is_stale(con):

@@ -19,8 +19,11 @@ from journey_core.config import Config
 from journey_core.contract.schema import TABLES
 from journey_core.contract.vocabulary import FULL
 from journey_core.ingest import FileResult, IngestSummary, ingest
+from journey_core.ingest import spark as spark_ingest
+from journey_core.ingest.spark import SparkTables
 from journey_core.model import DuckDBEngine, Engine, RunContext, build_step, clear_staging
 from journey_core.model.incremental import read_plan
+from journey_core.privacy import load_tombstones
 from journey_core.publish import publish
 from journey_core.warehouse import apply_settings, ensure_tables
 from journey_core.warehouse.quoting import ident, qualified
@@ -45,11 +48,16 @@ def check_paths(config: Config) -> None:
 def ingest_files(con: duckdb.DuckDBPyConnection, config: Config,
                  progress: Progress | None = None) -> IngestSummary:
     """Check the source folders, then load every new file."""
-    say = progress or (lambda _msg: None)
     check_paths(config)
     apply_settings(con, config)
     ensure_tables(con)
     clear_staging(DuckDBEngine(con))
+    return ingest(con, config, progress=_file_reporter(config, progress))
+
+
+def _file_reporter(config: Config, progress: Progress | None) -> Callable[[FileResult], None]:
+    """A progress line per file: `[3/118] ingest web/web_2026-09-01.ndjson: ...`."""
+    say = progress or (lambda _msg: None)
     total = sum(len(config.source_files(s)) for s in config.sources)
     done = 0
 
@@ -61,7 +69,19 @@ def ingest_files(con: duckdb.DuckDBPyConnection, config: Config,
             f"FILE REJECTED: {r.problem}" if r.problem else
             f"{r.read} read, {r.loaded} loaded, {r.rejected} rejected, {r.duplicates} duplicates"))
 
-    return ingest(con, config, progress=report)
+    return report
+
+
+def ingest_files_on_spark(con: duckdb.DuckDBPyConnection, engine: SparkTables, config: Config,
+                          progress: Progress | None = None) -> IngestSummary:
+    """Check the source folders, then load every new file with Spark's readers into the Spark
+    engine's ingest tables (`spark.ingest: spark`; `journey_core.ingest.spark`). The
+    tombstones stay in the DuckDB file `con` (`journeys forget` writes them there)."""
+    check_paths(config)
+    engine.create_schema("main")
+    clear_staging(engine)
+    return spark_ingest.ingest(engine, config, load_tombstones(con),
+                               progress=_file_reporter(config, progress))
 
 
 def start_run(engine: Engine, config: Config, *,
@@ -86,11 +106,18 @@ def hand_over(con: duckdb.DuckDBPyConnection, engine: Engine, folder: Path) -> N
     to the contract's types). What an unpublished run left there goes (`clear_staging`); its
     published tables and state (`pipeline_state`, `processed_files`, `late_events`) stay: the
     run is incremental there as on DuckDB."""
+    duck = DuckDBEngine(con)
+    if engine.exists("main", "file_ledger") and engine.scalar(
+            "select count(*) from main.file_ledger") > duck.scalar(
+            "select count(*) from main.file_ledger"):
+        raise PipelineError("the Spark tables' ledger knows files the DuckDB file's does not: "
+                            "this warehouse's ingest ran on Spark (spark.ingest: spark), and "
+                            "a hand-over from DuckDB would drop those files' rows; set "
+                            "spark.ingest: spark again")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     engine.create_schema("main")
     clear_staging(engine)
-    duck = DuckDBEngine(con)
     for table in HANDED_OVER:
         cols = ", ".join(f"{ident(c.name)}::varchar as {ident(c.name)}" if c.type == "json"
                          else ident(c.name) for c in TABLES[table].columns)

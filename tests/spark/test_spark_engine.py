@@ -8,6 +8,7 @@ the Spark session (tens of seconds to start) one worker.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -25,10 +26,11 @@ import pytest
 
 from journey_core.config import Config, load_config
 from journey_core.contract.schema import PUBLISHED, TABLES
+from journey_core.ingest import IngestSummary
 from journey_core.model import RunContext, build_step, clear_staging
-from journey_core.ops import run_pipeline
+from journey_core.ops import PipelineError, hand_over, run_pipeline
 from journey_core.quality import check_table
-from journey_core.warehouse import connect
+from journey_core.warehouse import connect, ensure_tables
 from journey_core.warehouse.quoting import qualified
 from pipelines import cli
 from tests.helpers import (
@@ -233,8 +235,9 @@ def test_journeys_run_on_spark_exports_what_the_duckdb_engine_exports(
     the DuckDB engine exports for those files; the second, once every file has landed
     (stores' and surveys' files for days long published among them), is incremental on
     Spark's persisted tables and state, and its exports are exactly those of the DuckDB
-    engine's one full run of the sample. A model using a construct that Spark cannot run
-    fails a run here."""
+    engine's one full run of the sample. The second run ingests with Spark's readers
+    (`spark.ingest: spark`) into the tables the first run's DuckDB ingest handed over. A model
+    using a construct that Spark cannot run fails a run here."""
     sample = sample_config_path.parent
     config_path = landing(tmp_path, sample, "landing")
     config_path.write_text(config_path.read_text() + SPARK_CONFIG)
@@ -254,6 +257,9 @@ def test_journeys_run_on_spark_exports_what_the_duckdb_engine_exports(
 
     for rel in files:
         shutil.copy(sample / rel, config_path.parent / rel)
+    # from now on the warehouse's ingest runs on Spark (Spark's readers, into its tables)
+    config_path.write_text(config_path.read_text().replace("spark:\n",
+                                                           "spark:\n  ingest: spark\n"))
     printed = _journeys_run_on_spark(config_path, out)
     assert "engine: spark local[2]" in printed.splitlines()
     (rebuilt,) = re.findall(r"^run: incremental, (\d+) persons rebuilt$", printed, re.M)
@@ -368,6 +374,117 @@ def test_bound_values_keep_their_types_on_spark(engine: SparkEngine) -> None:
                        "d": None})
     assert got == [("it's; drop table x", instant, date(2026, 3, 29), True)]
     assert engine.rows("select ? as a, ? + 1 as b", ["x'", 41]) == [("x'", 42)]
+
+
+def _ingest_tables(rows_of: object) -> dict[str, list[tuple]]:
+    """Every row of the three ingest tables, sorted, every column (load times included)."""
+    return {name: sorted(rows_of(f"select {', '.join(TABLES[name].column_names)} "  # type: ignore[operator]
+                                 f"from main.{name}"), key=repr)
+            for name in ("ingested_events", "ingest_rejects", "file_ledger")}
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
+def test_ingest_with_sparks_readers_writes_what_the_duckdb_loader_writes(
+        engine: SparkEngine, sample_config_path: Path, tmp_path: Path) -> None:
+    """`spark.ingest: spark` (`journey_core.ingest.spark`, through a Spark Connect client)
+    against DuckDB's loader on the same files at the same load times, three ingests and an
+    undo: the ingest tables are equal row by row, every column. The files trip each rule: an
+    NDJSON file repeating records of another file (same content: a duplicate; other content:
+    a conflicting duplicate naming the file and record that loaded it) and of itself, with a
+    malformed line; an empty file; a copy of a loaded file under another name (skipped); a
+    CSV that is not UTF-8 (rejected whole), later fixed (its version 2); a Parquet file; a
+    re-export with new content (version 2), after a person was forgotten (their records
+    dropped); an ingest cut off before its ledger rows (its rows removed by the next)."""
+    from journey_core.ingest import ingest as duck_ingest
+    from journey_core.ingest import spark as spark_ingest
+    from journey_core.ingest import undo as duck_undo
+    from journey_core.privacy.tombstones import (
+        ensure_tombstone_table,
+        identifier_hash,
+        load_tombstones,
+    )
+
+    for schema in ("staging", "delta", "main"):
+        engine.drop_schema(schema)
+    sample = sample_config_path.parent
+    config_path = landing(tmp_path, sample, "land")
+    land = config_path.parent
+    config = load_config(config_path)
+    day1, day2, day3 = (_lines(sample / "web" / f"web_2026-09-0{d}.ndjson") for d in (1, 2, 3))
+    for rel in ("web/web_2026-09-01.ndjson", "email/email_2026-W36.csv",
+                "app/app_2026-W36.parquet"):
+        shutil.copy(sample / rel, land / rel)
+    shutil.copy(sample / "web/web_2026-09-01.ndjson", land / "web/web_copy.ndjson")
+    crafted = [*day2[:40], day1[0], day1[1].replace('"page_view"', '"purchase"'), "not json",
+               day2[0], day2[1].replace('"page_type":"', '"page_type":"x')]
+    (land / "web/web_2026-09-02.ndjson").write_text("\n".join(crafted) + "\n")
+    (land / "web/web_2026-09-03.ndjson").write_bytes(b"")
+    email = (sample / "email/email_2026-W37.csv").read_bytes()
+    (land / "email/email_2026-W37.csv").write_bytes(b"\xff" + email)
+
+    duck_dir = tmp_path / "duck"
+    duck = connect(duck_dir)
+    try:
+        def both(loaded_at: datetime) -> None:
+            expected = duck_ingest(duck, config, loaded_at=loaded_at)
+            got = spark_ingest.ingest(engine, config, load_tombstones(duck),
+                                      loaded_at=loaded_at)
+            assert got.files == expected.files
+            assert _ingest_tables(engine.rows) == _ingest_tables(
+                lambda q: duck.execute(q).fetchall())
+
+        first = datetime(2026, 12, 1, 8, tzinfo=UTC)
+        both(first)
+        ledger = dict(engine.rows("select path, status from main.file_ledger"))
+        assert ledger["email/email_2026-W37.csv"] == "rejected"
+        assert "web/web_copy.ndjson" not in ledger
+        details = [d for (d,) in engine.rows("select detail from main.ingest_rejects")]
+        assert any("already loaded from web/web_2026-09-01.ndjson record 2" in d
+                   for d in details), details
+        assert any("already read at record 2" in d for d in details), details
+
+        # a person forgotten; a re-export of day 2 with new content; the CSV fixed
+        ensure_tombstone_table(duck)
+        duck.execute("insert into main.forgotten_identifiers values "
+                     "('anonymous_id', ?, 'p', ?)",
+                     [identifier_hash(json.loads(day3[5])["cookie_id"]), first])
+        (land / "web/web_2026-09-02.ndjson").write_text("\n".join(crafted + day3) + "\n")
+        (land / "email/email_2026-W37.csv").write_bytes(email)
+        second = first + timedelta(hours=1)
+        both(second)
+        assert engine.scalar("select max(file_version) from main.file_ledger") == 2
+        assert engine.scalar("select sum(records_forgotten) from main.file_ledger") > 0
+
+        # an ingest cut off after its events and rejects, before its ledger rows
+        cut = second + timedelta(minutes=30)
+        for table, column in (("ingested_events", "ingested_at"),
+                              ("ingest_rejects", "rejected_at")):
+            cols = ", ".join(c if c != column else "?" for c in TABLES[table].column_names)
+            engine.execute(f"insert into main.{table} select {cols} from main.{table} "
+                           f"where {column} = ?", [cut, second])
+        shutil.copy(sample / "web/web_2026-09-04.ndjson", land / "web/web_2026-09-04.ndjson")
+        third = second + timedelta(hours=1)
+        both(third)
+
+        # the last ingest undone on both
+        summary = IngestSummary(loaded_at=third)
+        assert spark_ingest.undo(engine, summary) == duck_undo(duck, summary) == 1
+        assert _ingest_tables(engine.rows) == _ingest_tables(
+            lambda q: duck.execute(q).fetchall())
+    finally:
+        duck.close()
+    # DuckDB's hand-over would replace the Spark tables with a ledger that lacks their files
+    empty = connect(tmp_path / "empty")
+    try:
+        ensure_tables(empty)
+        with pytest.raises(PipelineError, match="ingest ran on Spark"):
+            hand_over(empty, engine, tmp_path / "empty" / "handover")
+    finally:
+        empty.close()
+    assert engine.scalar("select count(*) from main.file_ledger") > 0
 
 
 #: Set to run `test_the_sample_day_by_day_on_spark` (too long for CI: see its docstring): `1`

@@ -1,0 +1,394 @@
+"""Ingest on Spark (`spark.ingest: spark`): the loader's rules, with Spark's readers, into the
+Spark engine's `main.ingested_events`, `main.ingest_rejects` and `main.file_ledger`.
+
+The steps of `docs/spark-ingest.md`:
+
+1. **Hash pass.** Spark's `binaryFile` reader hashes every listed file (`sha2(content, 256)`,
+   the digest `hashlib.sha256` gives); the driver decides, in source then path order as the
+   DuckDB loader does, which files are skipped (hash in the ledger, or of a file earlier in this
+   ingest) and each new file's `file_version`.
+2. **Mapping, per file.** The new files are read again by `binaryFile`, one file per Arrow
+   batch, and `mapInArrow` runs the record-by-record rules on the executors
+   (`journey_core.ingest.mapping.parse_file`, the salt and the tombstones shipped with the
+   function; properties normalized by DuckDB's `json()` as the loader stores them). Its rows
+   are events, rejects and one row per file.
+3. **Across files, in Spark SQL.** An event_id already loaded, or loaded by an earlier file of
+   this ingest, is a duplicate when the content is the same, else a `conflicting_duplicate`
+   reject naming the file and record that loaded it: the loader's `_resolve_repeats` and
+   `_commit`, as joins and a window.
+4. **Commit without a transaction.** Spark has none across tables: events, then rejects, then
+   the ledger rows are appended, all stamped with the ingest's `loaded_at`. An ingest cut off
+   before its ledger rows leaves rows newer than the ledger's newest `loaded_at`; `recover`
+   (at the start of every ingest) removes them, so those files are new again and nothing is
+   counted twice. `undo` removes an ingest's ledger rows, then recovers.
+
+The record rules are `parse_file`'s, so every file goes the record-by-record way (the DuckDB
+loader's set-based mapping of `columnar` is its speed step, not ported yet). The statements are
+written in DuckDB's dialect and run through the Spark engine, which transpiles them.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import pyarrow as pa
+
+from journey_core.config import Config, SourceConfig
+from journey_core.contract.schema import FILE_LEDGER, INGEST_REJECTS, INGESTED_EVENTS
+from journey_core.contract.vocabulary import CONFLICTING_DUPLICATE, FILE_LOADED, FILE_REJECTED
+from journey_core.ingest.loader import (
+    _EVENT_SCHEMA,
+    FileResult,
+    IngestSummary,
+    display_path,
+    hash_salt,
+)
+from journey_core.ingest.mapping import parse_file, same_content
+from journey_core.ingest.readers import IngestError
+from journey_core.privacy.tombstones import Tombstones
+
+#: The ingest tables, and the load-time column of each (what recovery and undo compare).
+LOAD_TIME = {"ingested_events": "ingested_at", "ingest_rejects": "rejected_at",
+             "file_ledger": "loaded_at"}
+
+#: The rows `mapInArrow` yields: events (the `ingested_events` columns), rejects (in the same
+#: columns where they share one: source, file, record_number; `ingested_at` is the reject's
+#: `rejected_at`) and one row per file.
+_MAPPED = pa.schema([
+    ("kind", pa.string()), ("file_index", pa.int64()), ("file_version", pa.int64()),
+    *_EVENT_SCHEMA,
+    ("raw", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
+    ("read", pa.int64()), ("duplicates", pa.int64()), ("forgotten", pa.int64()),
+    ("problem", pa.string()),
+])
+_EVENT, _REJECT, _FILE = "event", "reject", "file"
+
+
+class SparkTables(Protocol):
+    """What ingest needs of the Spark engine (`journey_core.model.spark.SparkEngine`)."""
+
+    spark: Any
+
+    def execute(self, sql: str, params: Any = None) -> None: ...
+    def rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]: ...
+    def scalar(self, sql: str, params: Any = None) -> Any: ...
+    def exists(self, schema: str, name: str) -> bool: ...
+    def ensure_tables(self, names: list[str]) -> None: ...
+    def create_schema(self, name: str) -> None: ...
+    def register(self, name: str, table: pa.Table) -> Any: ...
+    def view(self, name: str, frame: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class _Task:
+    """What an executor needs to map one new file."""
+
+    source: SourceConfig
+    path: Path
+    rel: str
+    index: int
+    version: int
+    size: int
+    content_hash: str
+
+
+def _local(uri: str) -> str:
+    """A `file:` URI as `binaryFile` gives it (`file:/tmp/x`), as the path it names."""
+    return uri.removeprefix("file://").removeprefix("file:")
+
+
+#: The sha256 of no bytes: Spark's file sources read no row of an empty file.
+_EMPTY = hashlib.sha256(b"").hexdigest()
+
+
+def _hashes(spark: Any, paths: list[Path]) -> dict[str, tuple[int, str]]:
+    """(size, sha256 hex digest) of every file, by path: Spark's `binaryFile` reader (an
+    empty file, which it yields no row for, is hashed here)."""
+    if not paths:
+        return {}
+    table = spark.read.format("binaryFile").load([str(p) for p in paths]).selectExpr(
+        "path", "length", "sha2(content, 256) as content_hash").toArrow()
+    found = {_local(path): (size, digest) for path, size, digest in zip(
+        *(table[c].to_pylist() for c in ("path", "length", "content_hash")), strict=True)}
+    for path in paths:
+        if str(path) not in found:
+            if path.stat().st_size:
+                raise IngestError(f"{path}: Spark's binaryFile reader did not read it")
+            found[str(path)] = (0, _EMPTY)
+    return found
+
+
+@functools.cache
+def _duckdb() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB of this (worker) process, opened once: a connection costs tens of
+    milliseconds, a file's mapping often less."""
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+def _normalized(table: pa.Table) -> pa.Table:
+    """Properties as the DuckDB loader stores them (`json(properties)::varchar` when valid)."""
+    con = _duckdb()
+    con.register("_rows", table)
+    try:
+        return con.sql("select * replace (case when json_valid(properties) then "
+                       "json(properties)::varchar else properties end as properties) "
+                       "from _rows").to_arrow_table().cast(_MAPPED)
+    finally:
+        con.unregister("_rows")
+
+
+def _map_file(task: _Task, data: bytes, *, salt: str, loaded_at: datetime,
+              max_future: timedelta | None, tombstones: Tombstones) -> pa.Table:
+    """One file's rows of `_MAPPED`: the loader's `ingest_file`, up to the commit."""
+    base = {"file_index": task.index, "file_version": task.version}
+    try:
+        parsed = parse_file(task.source, task.path, task.rel, data, salt=salt,
+                            loaded_at=loaded_at, max_future=max_future)
+    except IngestError as exc:
+        return pa.Table.from_pylist([{**base, "kind": _FILE, "problem": str(exc)}],
+                                    schema=_MAPPED)
+    keep = tombstones.apply  # a forgotten person's records stay out; others lose their ids
+    events = [e for v in parsed.events.values() if (e := keep(v)) is not None]
+    rejects = [r for r in parsed.rejects if keep(r) is not None]
+    forgotten = len(parsed.events) + len(parsed.rejects) - len(events) - len(rejects)
+    rows = [{**base, "kind": _FILE, "read": parsed.read, "duplicates": parsed.duplicates,
+             "forgotten": forgotten}]
+    rows += [{**base, **{c: e.get(c) for c in INGESTED_EVENTS.column_names}, "kind": _EVENT,
+              "raw": e["_raw"]} for e in events]
+    rows += [{**base, "kind": _REJECT, "source": r["source"], "file": r["file"],
+              "record_number": r["record_number"], "raw": r["raw_record"],
+              "reason": r["reason"], "detail": r["detail"], "ingested_at": r["rejected_at"]}
+             for r in rejects]
+    return _normalized(pa.Table.from_pylist(rows, schema=_MAPPED))
+
+
+def _mapper(tasks: dict[str, _Task], **rules: Any
+            ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The function `mapInArrow` runs on the executors: `binaryFile` batches (path, content)
+    to `_MAPPED` batches."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for uri, content in zip(batch.column("path").to_pylist(),
+                                    batch.column("content").to_pylist(), strict=True):
+                yield from _map_file(tasks[_local(uri)], content, **rules).to_batches()
+
+    return run
+
+
+def _mapped(engine: SparkTables, tasks: list[_Task], **rules: Any) -> Any:
+    """The new files mapped on the executors, kept without their lineage (a local
+    checkpoint: the files are read once)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    spark = engine.spark
+    schema = from_arrow_schema(_MAPPED, prefer_timestamp_ntz=False)
+    by_path = {str(t.path): t for t in tasks if t.size}
+    # empty files (Spark's readers yield no row of them) are mapped here: a ledger row each
+    frame = spark.createDataFrame(pa.concat_tables(
+        [_MAPPED.empty_table(), *(_map_file(t, b"", **rules) for t in tasks if not t.size)]),
+        schema=schema)
+    setting = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(setting)
+    spark.conf.set(setting, "1")  # one file's bytes per batch
+    try:
+        if by_path:
+            files = spark.read.format("binaryFile").load(list(by_path)).select("path", "content")
+            frame = frame.unionByName(files.mapInArrow(_mapper(by_path, **rules), schema))
+        return frame.localCheckpoint(eager=True)
+    finally:
+        spark.conf.set(setting, before)
+
+
+def _rewrite(engine: SparkTables, table: str, keep: str, params: Any = None) -> None:
+    """Keep only the rows of `main.<table>` where `keep` holds: the rows are written to a new
+    table, which is renamed into place (Spark's Parquet tables cannot delete rows). Cut off
+    anywhere, `_settle` puts the table back as it was or as it is meant to be."""
+    _settle(engine, table)
+    engine.execute(f"create table main._{table}_kept as select * from main.{table} "
+                   f"where {keep}", params)
+    engine.execute(f"alter table main.{table} rename to _{table}_old")
+    engine.execute(f"alter table main._{table}_kept rename to {table}")
+    engine.execute(f"drop table main._{table}_old")
+
+
+def _settle(engine: SparkTables, table: str) -> None:
+    """What a `_rewrite` cut off left: the table renamed away is put back, the copies go."""
+    if not engine.exists("main", table) and engine.exists("main", f"_{table}_old"):
+        engine.execute(f"alter table main._{table}_old rename to {table}")
+    for leftover in (f"_{table}_old", f"_{table}_kept"):
+        if engine.exists("main", leftover):
+            engine.execute(f"drop table main.{leftover}")
+
+
+def recover(engine: SparkTables) -> int:
+    """Remove the events and rejects of an ingest cut off before its ledger rows (newer than
+    the ledger's newest `loaded_at`: load times only grow). Returns the tables rewritten."""
+    for table in LOAD_TIME:
+        _settle(engine, table)
+    latest = engine.scalar("select max(loaded_at) from main.file_ledger")
+    rewritten = 0
+    for table in ("ingested_events", "ingest_rejects"):
+        column = LOAD_TIME[table]
+        newest = engine.scalar(f"select max({column}) from main.{table}")
+        if newest is not None and (latest is None or newest > latest):
+            if latest is None:
+                _rewrite(engine, table, "false")
+            else:
+                _rewrite(engine, table, f"{column} <= ?", [latest])
+            rewritten += 1
+    return rewritten
+
+
+def undo(engine: SparkTables, summary: IngestSummary) -> int:
+    """Remove everything one ingest wrote, as `journey_core.ingest.undo` does on DuckDB: its
+    ledger rows first, then its events and rejects by `recover` (an undo cut off between the
+    two is finished by the next ingest's recovery). Returns the ledger rows removed."""
+    if summary.loaded_at is None:
+        return 0
+    files = engine.scalar("select count(*) from main.file_ledger where loaded_at = ?",
+                          [summary.loaded_at])
+    if files:
+        _rewrite(engine, "file_ledger", "loaded_at <> ?", [summary.loaded_at])
+    recover(engine)
+    return files
+
+
+def ingest(engine: SparkTables, config: Config, tombstones: Tombstones, *,
+           loaded_at: datetime | None = None,
+           progress: Callable[[FileResult], None] | None = None) -> IngestSummary:
+    """Load every new file of every source into the Spark engine's ingest tables: the same
+    rows, rejects and ledger rows as `journey_core.ingest.ingest` writes in DuckDB."""
+    engine.create_schema("main")
+    engine.ensure_tables(list(LOAD_TIME))
+    recover(engine)
+    loaded_at = loaded_at or datetime.now(UTC)
+    summary = IngestSummary(loaded_at=loaded_at)
+    listed = [(s, p) for s in config.sources for p in config.source_files(s)]
+    hashes = _hashes(engine.spark, [p for _, p in listed])
+    known = {h for (h,) in engine.rows("select content_hash from main.file_ledger")}
+    versions = Counter(p for (p,) in engine.rows("select path from main.file_ledger"))
+    results: list[FileResult] = []
+    tasks: list[_Task] = []
+    for source, path in listed:
+        rel = display_path(config, path)
+        size, content_hash = hashes[str(path)]
+        result = FileResult(path=rel, source=source.name)
+        results.append(result)
+        if content_hash in known:
+            result.skipped = True
+            continue
+        known.add(content_hash)
+        tasks.append(_Task(source, path, rel, len(tasks), 1 + versions[rel], size,
+                           content_hash))
+    if tasks:
+        frame = _mapped(engine, tasks, salt=hash_salt(config), loaded_at=loaded_at,
+                        max_future=config.max_future, tombstones=tombstones)
+        with engine.view("_mapped", frame):
+            _judge_and_commit(engine, tasks, [r for r in results if not r.skipped],
+                              loaded_at)
+    for result in results:
+        summary.files.append(result)
+        if progress:
+            progress(result)
+    return summary
+
+
+def _judge_and_commit(engine: SparkTables, tasks: list[_Task], results: list[FileResult],
+                      loaded_at: datetime) -> None:
+    """Judge the mapped events against each other and the loaded ones (step 3), then append
+    events, rejects and ledger rows, in that order (step 4)."""
+    events = ", ".join(INGESTED_EVENTS.column_names)
+    engine.execute(f"create temp table _new_events as select file_index, file_version, raw, "
+                   f"{events} from _mapped where kind = '{_EVENT}'")
+    # a repeat: (file, record) of an event not loaded, whether it says what the one loaded
+    # says, and the file and record of that one
+    engine.execute(f"""
+        create temp table _repeats as
+        with firsts as (
+            select *, row_number() over (partition by event_id order by file_index) as in_batch
+            from _new_events as n
+            where not exists (select 1 from main.ingested_events as e
+                              where e.event_id = n.event_id)
+        )
+        select n.file_index, n.record_number, {same_content('n', 'e')} as same,
+               e.file as first_file, e.record_number as first_record
+        from _new_events as n join main.ingested_events as e on e.event_id = n.event_id
+        union all
+        select b.file_index, b.record_number, {same_content('a', 'b')} as same,
+               a.file as first_file, a.record_number as first_record
+        from firsts as b join firsts as a on a.event_id = b.event_id and a.in_batch = 1
+        where b.in_batch > 1
+    """)
+    try:
+        counts = {i: (read, dup, forgotten, problem) for i, read, dup, forgotten, problem in
+                  engine.rows(f"select file_index, read, duplicates, forgotten, problem "
+                              f"from _mapped where kind = '{_FILE}'")}
+        loaded = dict(engine.rows(
+            "select file_index, count(*) from _new_events as n where not exists "
+            "(select 1 from _repeats as r where r.file_index = n.file_index "
+            "and r.record_number = n.record_number) group by file_index"))
+        rejected = Counter(dict(engine.rows(
+            f"select file_index, count(*) from _mapped where kind = '{_REJECT}' "
+            "group by file_index")))
+        repeats = engine.rows("select file_index, count(*) filter (where same), "
+                              "count(*) filter (where not same) from _repeats "
+                              "group by file_index")
+        for index, same, other in repeats:
+            rejected[index] += other
+            counts[index] = (counts[index][0], counts[index][1] + same, *counts[index][2:])
+        for task, result in zip(tasks, results, strict=True):
+            read, duplicates, forgotten, problem = counts[task.index]
+            if problem is not None:
+                result.problem = problem
+                continue
+            result.read, result.duplicates, result.forgotten = read, duplicates, forgotten
+            result.loaded, result.rejected = loaded.get(task.index, 0), rejected[task.index]
+        engine.execute(f"""
+            insert into main.ingested_events ({events})
+            select {events} from _new_events as n
+            where not exists (select 1 from _repeats as r where r.file_index = n.file_index
+                              and r.record_number = n.record_number)
+        """)
+        rejects = ", ".join(INGEST_REJECTS.column_names)
+        engine.execute(f"""
+            insert into main.ingest_rejects ({rejects})
+            select source, file, file_version, record_number, raw as raw_record, reason,
+                   detail, ingested_at as rejected_at
+            from _mapped where kind = '{_REJECT}'
+            union all
+            select n.source, n.file, n.file_version, n.record_number, n.raw,
+                   '{CONFLICTING_DUPLICATE}',
+                   concat(n.file, ' record ', cast(n.record_number as varchar), ': event_id ',
+                          n.event_id, ' already loaded from ', r.first_file, ' record ',
+                          cast(r.first_record as varchar), ' with different content'),
+                   ?
+            from _new_events as n join _repeats as r
+              on r.file_index = n.file_index and r.record_number = n.record_number
+            where not r.same
+        """, [loaded_at])
+        ledger = pa.Table.from_pylist([{
+            "content_hash": t.content_hash, "path": r.path, "file_version": t.version,
+            "source": r.source, "size_bytes": t.size, "loaded_at": loaded_at,
+            "records_read": r.read, "records_loaded": r.loaded,
+            "records_rejected": r.rejected, "records_duplicate": r.duplicates,
+            "records_forgotten": r.forgotten,
+            "status": FILE_REJECTED if r.problem else FILE_LOADED, "problem": r.problem}
+            for t, r in zip(tasks, results, strict=True)])
+        ledger_columns = ", ".join(FILE_LEDGER.column_names)
+        with engine.register("_ledger", ledger):
+            engine.execute(f"insert into main.file_ledger ({ledger_columns}) "
+                           f"select {ledger_columns} from _ledger")
+    finally:
+        engine.execute("drop table if exists _repeats")
+        engine.execute("drop table if exists _new_events")
