@@ -112,6 +112,8 @@ class SourceConfig(_Model):
     """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    #: A folder and a file-name pattern (`web/*.ndjson`, relative to the config's folder), or
+    #: with `spark.ingest: spark` a URI Spark's readers list (`s3a://bucket/web/*.ndjson`).
     path: str
     format: Literal["csv", "ndjson", "parquet"]
     fields: dict[str, str] = {}
@@ -294,8 +296,9 @@ class SparkSettings(_Model):
     warehouse: str | None = None
     #: Where the source files are ingested: `duckdb` (the DuckDB file's loader, its tables
     #: handed over to Spark each run) or `spark` (Spark's readers, into the Spark tables:
-    #: `journey_core.ingest.spark`). Chosen once per warehouse: a warehouse whose ingest ran on
-    #: Spark refuses DuckDB's hand-over. See docs/spark-ingest.md.
+    #: `journey_core.ingest.spark`), for runs on the Spark engine. Chosen once per warehouse:
+    #: a warehouse whose ingest ran on Spark refuses DuckDB's hand-over, `journeys rejects
+    #: --config` reads the Spark tables and `journeys forget` refuses. See docs/spark-ingest.md.
     ingest: Literal["duckdb", "spark"] = "duckdb"
 
 
@@ -371,10 +374,25 @@ class Config(_Model):
         """The source's files, in sorted path order (the order they are loaded in). A CSV or
         NDJSON source's pattern also matches its files compressed (`.gz`, `.zst`, `.zstd`)."""
         folder = self.landing_folder(source)
-        pattern = Path(source.path).name
-        patterns = [pattern] + ([pattern + suffix for suffix in COMPRESSION]
-                                if source.format in ("csv", "ndjson") else [])
-        return sorted({p for glob in patterns for p in folder.glob(glob) if p.is_file()})
+        return sorted({p for glob in source_patterns(source) for p in folder.glob(glob)
+                       if p.is_file()})
+
+
+def source_patterns(source: SourceConfig) -> list[str]:
+    """The file-name patterns of a source's files: its path's, and for CSV and NDJSON the
+    same compressed."""
+    pattern = source.path.rstrip("/").rpartition("/")[2]
+    return [pattern] + ([pattern + suffix for suffix in COMPRESSION]
+                        if source.format in ("csv", "ndjson") else [])
+
+
+def source_uri(source: SourceConfig) -> str | None:
+    """The folder of a source given as a URI (`s3a://bucket/landing/web/*.ndjson`,
+    `file:///data/web/*.ndjson`): only ingest with Spark's readers (`spark.ingest: spark`)
+    lists and reads such a source. None for a path."""
+    if "://" not in source.path:
+        return None
+    return source.path.rstrip("/").rpartition("/")[0]
 
 
 def _format_error(path: Path, error: ValidationError) -> str:

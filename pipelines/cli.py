@@ -48,7 +48,9 @@ RUN_LOCK = ".journeys-run.lock"
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    check_paths(config)
+    # sources given as URIs are read by ingest with Spark's readers only
+    check_paths(config, uris=(args.engine or config.engine) == "spark"
+                and config.spark.ingest == "spark")
     warehouse = Path(args.warehouse)
     warehouse.mkdir(parents=True, exist_ok=True)
     with (warehouse / RUN_LOCK).open("w") as lock:
@@ -277,16 +279,28 @@ def cmd_rejects(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else None
     warehouse = Path(args.warehouse)
     con = _open_warehouse(warehouse, read_only=True)
+    where = str(warehouse / WAREHOUSE_FILE)
     try:
-        groups = summarize(con, args.source)
-        files = rejected_files(con, args.source)
-        exported = (export_for_replay(con, config, Path(args.export), args.source)
+        db: Any = con
+        # `spark.ingest: spark` (for `--engine spark` runs too): ingest wrote the Spark tables
+        if config is not None and config.spark.ingest == "spark":
+            from journey_core.model.spark import spark_engine  # the spark extra
+
+            db = spark_engine(config, warehouse)
+            where = f"the Spark tables ({db.where})"
+        elif (warehouse / "spark").is_dir():
+            print("journeys: this warehouse has Spark tables: if its ingest runs on Spark "
+                  "(spark.ingest: spark), pass --config to read their rejects; these are the "
+                  "DuckDB file's", file=sys.stderr)
+        groups = summarize(db, args.source)
+        files = rejected_files(db, args.source)
+        exported = (export_for_replay(db, config, Path(args.export), args.source)
                     if args.export and config else [])
     finally:
         con.close()
 
     total = sum(g.records for g in groups)
-    print(f"rejected records in {warehouse / 'journeys.duckdb'}: {total}")
+    print(f"rejected records in {where}: {total}")
     if groups:
         print(f"  {'source':<14} {'failure type':<22} {'records':>7} {'first':>7}  file")
         for g in groups:
@@ -433,7 +447,8 @@ def _add_rejects(sub: Any) -> None:
     rej.add_argument("--warehouse", required=True, metavar="DIR", help="warehouse folder")
     rej.add_argument("--source", help="only this source")
     rej.add_argument("--export", metavar="OUT", help="write replay files into this folder")
-    rej.add_argument("--config", help="pipeline config YAML (needed with --export)")
+    rej.add_argument("--config", help="pipeline config YAML (needed with --export; with "
+                     "spark.ingest: spark, the rejects are read from the Spark tables)")
     rej.add_argument("-v", "--verbose", action="store_true",
                      help="show what was wrong with each group's first record")
     rej.set_defaults(func=cmd_rejects)

@@ -274,13 +274,13 @@ def parse_file(source: SourceConfig, path: Path, rel: str, data: bytes, *, salt:
     parsed = ParsedFile()
     if not data:  # an empty export: nothing to load, nothing lost
         return parsed
-    columns = file_columns(source, path, text)
+    columns = file_columns(source, path, text, data)
     if columns is not None:
         missing = {f: c for f, c in mapper.required_columns().items() if c not in columns}
         if missing:
             named = ", ".join(f"{c!r} (for {f})" for f, c in missing.items())
             raise IngestError(f"{path}: required column(s) missing: {named}")
-    for rec in read_records(source, path, text):
+    for rec in read_records(source, path, text, data):
         parsed.read += 1
         event, reject = map_record(mapper, rec, rel, loaded_at)
         if reject is not None:

@@ -213,22 +213,30 @@ def _unicode(value: Any) -> bool:
     return True
 
 
-def _read_parquet(path: Path) -> Iterator[RawRecord]:
+def _parquet(path: Path, data: bytes | None) -> Path | pa.BufferReader:
+    """Where a Parquet file is read from: its bytes when the caller has them (an executor
+    holding what Spark's reader read need not see the path), else its path."""
+    return path if data is None else pa.BufferReader(data)
+
+
+def _read_parquet(path: Path, data: bytes | None = None) -> Iterator[RawRecord]:
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(_parquet(path, data))
     except (pa.ArrowException, OSError) as exc:
         raise IngestError(f"{path}: unreadable Parquet file: {exc}") from None
     for number, row in enumerate(table.to_pylist(), start=1):
         yield RawRecord(number, json.dumps(row, default=str, ensure_ascii=False), row)
 
 
-def file_columns(source: SourceConfig, path: Path, text: str | None) -> set[str] | None:
-    """The file's column names, where the format has a header (CSV, Parquet)."""
+def file_columns(source: SourceConfig, path: Path, text: str | None,
+                 data: bytes | None = None) -> set[str] | None:
+    """The file's column names, where the format has a header (CSV, Parquet: from `data`, its
+    bytes, when given)."""
     if source.format == "csv":
         return set(_csv_header(text or ""))
     if source.format == "parquet":
         try:
-            return set(pq.read_schema(path).names)
+            return set(pq.read_schema(_parquet(path, data)).names)
         except (pa.ArrowException, OSError) as exc:
             raise IngestError(f"{path}: unreadable Parquet file: {exc}") from None
     return None
@@ -273,10 +281,12 @@ def decode(source: SourceConfig, path: Path, data: bytes) -> str | None:
         raise IngestError(f"{path}: not UTF-8 text ({where}byte {exc.start})") from None
 
 
-def read_records(source: SourceConfig, path: Path, text: str | None) -> Iterator[RawRecord]:
-    """The file's records in order, in the source's format."""
+def read_records(source: SourceConfig, path: Path, text: str | None,
+                 data: bytes | None = None) -> Iterator[RawRecord]:
+    """The file's records in order, in the source's format (Parquet: from `data`, its bytes,
+    when given)."""
     if source.format == "csv":
         return _read_csv(path, text or "")
     if source.format == "ndjson":
         return _read_ndjson(text or "")
-    return _read_parquet(path)
+    return _read_parquet(path, data)

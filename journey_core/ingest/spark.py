@@ -4,7 +4,8 @@ Spark engine's `main.ingested_events`, `main.ingest_rejects` and `main.file_ledg
 The steps of `docs/spark-ingest.md`:
 
 1. **Hash pass.** Spark's `binaryFile` reader hashes every listed file (`sha2(content, 256)`,
-   the digest `hashlib.sha256` gives); the driver decides, in source then path order as the
+   the digest `hashlib.sha256` gives; a source given as a URI is listed by the reader too,
+   `list_files`); the driver decides, in source then path order as the
    DuckDB loader does, which files are skipped (hash in the ledger, or of a file earlier in this
    ingest) and each new file's `file_version`.
 2. **Mapping, per file.** The new files are read again by `binaryFile`, one file per Arrow
@@ -41,7 +42,7 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
-from journey_core.config import Config, SourceConfig
+from journey_core.config import Config, SourceConfig, source_patterns, source_uri
 from journey_core.contract.schema import FILE_LEDGER, INGEST_REJECTS, INGESTED_EVENTS
 from journey_core.contract.vocabulary import CONFLICTING_DUPLICATE, FILE_LOADED, FILE_REJECTED
 from journey_core.ingest.loader import (
@@ -86,18 +87,35 @@ class SparkTables(Protocol):
     def register(self, name: str, table: pa.Table) -> Any: ...
     def view(self, name: str, frame: Any) -> Any: ...
 
+    errors: tuple[type[Exception], ...]
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A source's file as the hash pass found it."""
+
+    source: SourceConfig
+    #: What Spark's reader is given: a local path, or a URI (`s3a://...`, `file:/...`).
+    location: str
+    #: What the record rules name in a file's problem.
+    path: Path
+    #: The ledger's path: relative to the config's folder when below it; a URI as listed.
+    rel: str
+    size: int
+    content_hash: str
+
 
 @dataclass(frozen=True)
 class _Task:
     """What an executor needs to map one new file."""
 
-    source: SourceConfig
-    path: Path
-    rel: str
+    file: Listed
     index: int
     version: int
-    size: int
-    content_hash: str
+
+    @property
+    def size(self) -> int:
+        return self.file.size
 
 
 def _local(uri: str) -> str:
@@ -109,13 +127,50 @@ def _local(uri: str) -> str:
 _EMPTY = hashlib.sha256(b"").hexdigest()
 
 
+_HASHED = ("path", "length", "sha2(content, 256) as content_hash")
+
+
+def list_files(engine: SparkTables, config: Config) -> list[Listed]:
+    """Every source's files, in source order then sorted path order, hashed by Spark's
+    `binaryFile` reader: a source given as a path is listed here (`Config.source_files`) and
+    hashed in one pass with the others; a source given as a URI (`source_uri`) is listed by
+    the reader, its file-name patterns as `pathGlobFilter` (empty files are not listed: Spark's
+    file sources skip them)."""
+    local = [(s, p) for s in config.sources if source_uri(s) is None
+             for p in config.source_files(s)]
+    hashes = _hashes(engine.spark, [p for _, p in local])
+    found: list[Listed] = []
+    for source in config.sources:
+        folder = source_uri(source)
+        if folder is None:
+            found += [Listed(s, str(p), p, display_path(config, p), *hashes[str(p)])
+                      for s, p in local if s is source]
+        else:
+            found += _list_uri(engine, source, folder)
+    return found
+
+
+def _list_uri(engine: SparkTables, source: SourceConfig, folder: str) -> list[Listed]:
+    patterns = source_patterns(source)
+    glob = patterns[0] if len(patterns) == 1 else "{" + ",".join(patterns) + "}"
+    try:
+        table = engine.spark.read.format("binaryFile").option("pathGlobFilter", glob).load(
+            folder).selectExpr(*_HASHED).toArrow()
+    except engine.errors as exc:
+        raise IngestError(f"source {source.name!r}: cannot list {folder}: "
+                          f"{str(exc).splitlines()[0]}") from None
+    rows = sorted(zip(*(table[c].to_pylist() for c in ("path", "length", "content_hash")),
+                      strict=True))
+    return [Listed(source, uri, Path(uri), uri, size, digest) for uri, size, digest in rows]
+
+
 def _hashes(spark: Any, paths: list[Path]) -> dict[str, tuple[int, str]]:
     """(size, sha256 hex digest) of every file, by path: Spark's `binaryFile` reader (an
     empty file, which it yields no row for, is hashed here)."""
     if not paths:
         return {}
     table = spark.read.format("binaryFile").load([str(p) for p in paths]).selectExpr(
-        "path", "length", "sha2(content, 256) as content_hash").toArrow()
+        *_HASHED).toArrow()
     found = {_local(path): (size, digest) for path, size, digest in zip(
         *(table[c].to_pylist() for c in ("path", "length", "content_hash")), strict=True)}
     for path in paths:
@@ -152,7 +207,7 @@ def _map_file(task: _Task, data: bytes, *, salt: str, loaded_at: datetime,
     """One file's rows of `_MAPPED`: the loader's `ingest_file`, up to the commit."""
     base = {"file_index": task.index, "file_version": task.version}
     try:
-        parsed = parse_file(task.source, task.path, task.rel, data, salt=salt,
+        parsed = parse_file(task.file.source, task.file.path, task.file.rel, data, salt=salt,
                             loaded_at=loaded_at, max_future=max_future)
     except IngestError as exc:
         return pa.Table.from_pylist([{**base, "kind": _FILE, "problem": str(exc)}],
@@ -193,7 +248,7 @@ def _mapped(engine: SparkTables, tasks: list[_Task], **rules: Any) -> Any:
 
     spark = engine.spark
     schema = from_arrow_schema(_MAPPED, prefer_timestamp_ntz=False)
-    by_path = {str(t.path): t for t in tasks if t.size}
+    by_path = {_local(t.file.location): t for t in tasks if t.size}
     # empty files (Spark's readers yield no row of them) are mapped here: a ledger row each
     frame = spark.createDataFrame(pa.concat_tables(
         [_MAPPED.empty_table(), *(_map_file(t, b"", **rules) for t in tasks if not t.size)]),
@@ -203,7 +258,8 @@ def _mapped(engine: SparkTables, tasks: list[_Task], **rules: Any) -> Any:
     spark.conf.set(setting, "1")  # one file's bytes per batch
     try:
         if by_path:
-            files = spark.read.format("binaryFile").load(list(by_path)).select("path", "content")
+            files = spark.read.format("binaryFile").load(
+                [t.file.location for t in by_path.values()]).select("path", "content")
             frame = frame.unionByName(files.mapInArrow(_mapper(by_path, **rules), schema))
         return frame.localCheckpoint(eager=True)
     finally:
@@ -265,32 +321,30 @@ def undo(engine: SparkTables, summary: IngestSummary) -> int:
 
 
 def ingest(engine: SparkTables, config: Config, tombstones: Tombstones, *,
-           loaded_at: datetime | None = None,
+           loaded_at: datetime | None = None, files: list[Listed] | None = None,
            progress: Callable[[FileResult], None] | None = None) -> IngestSummary:
-    """Load every new file of every source into the Spark engine's ingest tables: the same
-    rows, rejects and ledger rows as `journey_core.ingest.ingest` writes in DuckDB."""
+    """Load every new file of every source (`files`, as `list_files` lists them) into the
+    Spark engine's ingest tables: the same rows, rejects and ledger rows as
+    `journey_core.ingest.ingest` writes in DuckDB."""
     engine.create_schema("main")
     engine.ensure_tables(list(LOAD_TIME))
     recover(engine)
     loaded_at = loaded_at or datetime.now(UTC)
     summary = IngestSummary(loaded_at=loaded_at)
-    listed = [(s, p) for s in config.sources for p in config.source_files(s)]
-    hashes = _hashes(engine.spark, [p for _, p in listed])
-    known = {h for (h,) in engine.rows("select content_hash from main.file_ledger")}
-    versions = Counter(p for (p,) in engine.rows("select path from main.file_ledger"))
+    listed = list_files(engine, config) if files is None else files
+    ledger = engine.rows("select content_hash, path from main.file_ledger")
+    known = {h for h, _ in ledger}
+    versions = Counter(p for _, p in ledger)
     results: list[FileResult] = []
     tasks: list[_Task] = []
-    for source, path in listed:
-        rel = display_path(config, path)
-        size, content_hash = hashes[str(path)]
-        result = FileResult(path=rel, source=source.name)
+    for file in listed:
+        result = FileResult(path=file.rel, source=file.source.name)
         results.append(result)
-        if content_hash in known:
+        if file.content_hash in known:
             result.skipped = True
             continue
-        known.add(content_hash)
-        tasks.append(_Task(source, path, rel, len(tasks), 1 + versions[rel], size,
-                           content_hash))
+        known.add(file.content_hash)
+        tasks.append(_Task(file, len(tasks), 1 + versions[file.rel]))
     if tasks:
         frame = _mapped(engine, tasks, salt=hash_salt(config), loaded_at=loaded_at,
                         max_future=config.max_future, tombstones=tombstones)
@@ -378,7 +432,7 @@ def _judge_and_commit(engine: SparkTables, tasks: list[_Task], results: list[Fil
             where not r.same
         """, [loaded_at])
         ledger = pa.Table.from_pylist([{
-            "content_hash": t.content_hash, "path": r.path, "file_version": t.version,
+            "content_hash": t.file.content_hash, "path": r.path, "file_version": t.version,
             "source": r.source, "size_bytes": t.size, "loaded_at": loaded_at,
             "records_read": r.read, "records_loaded": r.loaded,
             "records_rejected": r.rejected, "records_duplicate": r.duplicates,

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from journey_core.config import Config, SourceConfig
 from journey_core.contract.vocabulary import FILE_REJECTED
 from journey_core.ingest.readers import IngestError, decode, read_file
-from journey_core.warehouse import exists
+from journey_core.model import DuckDBEngine, Engine
 
 #: Written next to the exported files; never matches a source's `*.csv` / `*.ndjson` pattern.
 MANIFEST = "replay_manifest.tsv"
@@ -59,16 +59,23 @@ class RejectGroup:
     version: int = 1
 
 
-def _check_table(con: duckdb.DuckDBPyConnection) -> None:
-    if not exists(con, "main", "ingest_rejects"):
+#: The warehouse connection (the DuckDB file's tables), or the engine whose tables ingest
+#: wrote (Spark's, with `spark.ingest: spark`).
+Tables = duckdb.DuckDBPyConnection | Engine
+
+
+def _engine(db: Tables) -> Engine:
+    """The engine the statements run on (they are written in DuckDB's dialect)."""
+    engine = DuckDBEngine(db) if isinstance(db, duckdb.DuckDBPyConnection) else db
+    if not engine.exists("main", "ingest_rejects"):
         raise RejectsError("the warehouse has no ingest_rejects table: run `journeys run` first")
+    return engine
 
 
-def summarize(con: duckdb.DuckDBPyConnection, source: str | None = None) -> list[RejectGroup]:
+def summarize(db: Tables, source: str | None = None) -> list[RejectGroup]:
     """Rejected records counted by source, failure type and file version (optionally of one
     source)."""
-    _check_table(con)
-    rows = con.execute(
+    rows = _engine(db).rows(
         """
         select source, reason, file, count(*) as records, min(record_number),
                arg_min(detail, record_number), file_version
@@ -76,7 +83,7 @@ def summarize(con: duckdb.DuckDBPyConnection, source: str | None = None) -> list
         where $source is null or source = $source
         group by source, reason, file, file_version
         order by source, reason, file, file_version
-        """, {"source": source}).fetchall()
+        """, {"source": source})
     return [RejectGroup(*row) for row in rows]
 
 
@@ -89,15 +96,14 @@ class RejectedFile:
     problem: str
 
 
-def rejected_files(con: duckdb.DuckDBPyConnection,
-                   source: str | None = None) -> list[RejectedFile]:
+def rejected_files(db: Tables, source: str | None = None) -> list[RejectedFile]:
     """Files rejected whole: fix or replace the file in its landing folder (new content loads)."""
-    return [RejectedFile(*row) for row in con.execute(
+    return [RejectedFile(*row) for row in _engine(db).rows(
         """
         select source, path, problem from main.file_ledger
         where status = $rejected and ($source is null or source = $source)
         order by source, path
-        """, {"source": source, "rejected": FILE_REJECTED}).fetchall()]
+        """, {"source": source, "rejected": FILE_REJECTED})]
 
 
 def matches_source(source: SourceConfig, name: str) -> bool:
@@ -116,7 +122,7 @@ def replay_name(source: SourceConfig, tag: str) -> str:
     return f"{stem.replace('*', '').replace('?', 'x')}.{tag}{dot}{suffix}"
 
 
-def export_for_replay(con: duckdb.DuckDBPyConnection, config: Config, out_dir: Path,
+def export_for_replay(db: Tables, config: Config, out_dir: Path,
                       source: str | None = None, *, now: datetime | None = None) -> list[Path]:
     """Write the rejected records of each source (or of one) for fixing and replay.
 
@@ -124,12 +130,12 @@ def export_for_replay(con: duckdb.DuckDBPyConnection, config: Config, out_dir: P
     schema), named to match the source's path pattern, and `out_dir/replay_manifest.tsv`.
     Returns the data files. Raises RejectsError for an unknown source, or a CSV file whose
     original (needed for its header line) is gone."""
-    _check_table(con)
+    engine = _engine(db)
     sources = {s.name: s for s in config.sources}
     if source is not None and source not in sources:
         raise RejectsError(f"unknown source {source!r}; the config has: {', '.join(sources)}")
     tag = "replay-" + (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    rows = con.execute(
+    rows = engine.rows(
         """
         select source, file, record_number, raw_record, reason, detail, file_version
         from main.ingest_rejects
@@ -138,7 +144,7 @@ def export_for_replay(con: duckdb.DuckDBPyConnection, config: Config, out_dir: P
         qualify row_number() over (partition by source, file, record_number, raw_record
                                    order by file_version desc) = 1
         order by source, file, record_number
-        """, {"source": source}).fetchall()
+        """, {"source": source})
     by_source: dict[str, list[tuple[Any, ...]]] = {}
     for row in rows:
         by_source.setdefault(row[0], []).append(row)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from journey_core.config import Config
+from journey_core.config import Config, source_uri
 from journey_core.contract.schema import TABLES
 from journey_core.contract.vocabulary import FULL
 from journey_core.ingest import FileResult, IngestSummary, ingest
@@ -37,9 +37,16 @@ class PipelineError(RuntimeError):
     """A run that cannot proceed; the message says why in one line."""
 
 
-def check_paths(config: Config) -> None:
-    """Every source's folder must exist before a run starts."""
+def check_paths(config: Config, *, uris: bool = False) -> None:
+    """Every source's folder must exist before a run starts. A source given as a URI is read
+    only by ingest with Spark's readers (`uris`), whose listing says when it is missing."""
     for source in config.sources:
+        if source_uri(source) is not None:
+            if not uris:
+                raise PipelineError(f"source {source.name!r}: {source.path} is a URI, which "
+                                    "only ingest with Spark's readers reads (engine: spark, "
+                                    "spark.ingest: spark)")
+            continue
         folder = config.landing_folder(source)
         if not folder.is_dir():
             raise PipelineError(f"source {source.name!r}: folder {folder} does not exist")
@@ -52,13 +59,13 @@ def ingest_files(con: duckdb.DuckDBPyConnection, config: Config,
     apply_settings(con, config)
     ensure_tables(con)
     clear_staging(DuckDBEngine(con))
-    return ingest(con, config, progress=_file_reporter(config, progress))
+    total = sum(len(config.source_files(s)) for s in config.sources)
+    return ingest(con, config, progress=_file_reporter(total, progress))
 
 
-def _file_reporter(config: Config, progress: Progress | None) -> Callable[[FileResult], None]:
+def _file_reporter(total: int, progress: Progress | None) -> Callable[[FileResult], None]:
     """A progress line per file: `[3/118] ingest web/web_2026-09-01.ndjson: ...`."""
     say = progress or (lambda _msg: None)
-    total = sum(len(config.source_files(s)) for s in config.sources)
     done = 0
 
     def report(r: FileResult) -> None:
@@ -77,11 +84,12 @@ def ingest_files_on_spark(con: duckdb.DuckDBPyConnection, engine: SparkTables, c
     """Check the source folders, then load every new file with Spark's readers into the Spark
     engine's ingest tables (`spark.ingest: spark`; `journey_core.ingest.spark`). The
     tombstones stay in the DuckDB file `con` (`journeys forget` writes them there)."""
-    check_paths(config)
+    check_paths(config, uris=True)
     engine.create_schema("main")
     clear_staging(engine)
-    return spark_ingest.ingest(engine, config, load_tombstones(con),
-                               progress=_file_reporter(config, progress))
+    files = spark_ingest.list_files(engine, config)
+    return spark_ingest.ingest(engine, config, load_tombstones(con), files=files,
+                               progress=_file_reporter(len(files), progress))
 
 
 def start_run(engine: Engine, config: Config, *,

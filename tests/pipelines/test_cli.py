@@ -177,7 +177,7 @@ def test_rejects_and_forget_commands(tmp_path: Path) -> None:
 
     # a config whose ingest runs on Spark: forget would not reach those tables, so it refuses
     on_spark = config.with_name("spark.yaml")
-    on_spark.write_text(config.read_text() + "\nengine: spark\nspark:\n  ingest: spark\n")
+    on_spark.write_text(config.read_text() + "\nspark:\n  ingest: spark\n")
     refused = journeys("forget", "--config", str(on_spark), "--warehouse", str(wh), "--person",
                        "u1", cwd=tmp_path)
     assert refused.returncode == 1 and "spark.ingest: spark" in refused.stderr, refused.stderr

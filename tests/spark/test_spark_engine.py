@@ -266,6 +266,21 @@ def test_journeys_run_on_spark_exports_what_the_duckdb_engine_exports(
     persons = len(set(_exported(out / "parquet" / "events")["person_id"].to_pylist()))
     assert 0 < int(rebuilt) < persons  # the touched persons only
     _assert_exports_equal(out, sample_warehouse)
+    # `journeys rejects` of the config reads the Spark tables: what DuckDB's run rejected
+    got = _journeys(["rejects", "--config", str(config_path), "--warehouse", str(out), "-v"])
+    expected = _journeys(["rejects", "--warehouse", str(sample_warehouse), "-v"])
+    assert got.splitlines()[0].startswith("rejected records in the Spark tables (spark ")
+    assert got.splitlines()[1:] == expected.splitlines()[1:]
+    assert "bad_timestamp" in got and len(got.splitlines()) > 20
+
+
+def _journeys(args: list[str]) -> str:
+    """What a `journeys` command printed (it must succeed)."""
+    env = {k: v for k, v in os.environ.items() if k != "SPARK_CONNECT_MODE_ENABLED"}
+    run = subprocess.run([str(Path(sys.executable).parent / "journeys"), *args], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout
 
 
 def _trap_events() -> list[dict]:
@@ -402,6 +417,7 @@ def test_ingest_with_sparks_readers_writes_what_the_duckdb_loader_writes(
     from journey_core.ingest import spark as spark_ingest
     from journey_core.ingest import undo as duck_undo
     from journey_core.privacy.tombstones import (
+        Tombstones,
         ensure_tombstone_table,
         identifier_hash,
         load_tombstones,
@@ -476,6 +492,31 @@ def test_ingest_with_sparks_readers_writes_what_the_duckdb_loader_writes(
             lambda q: duck.execute(q).fetchall())
     finally:
         duck.close()
+    # the same files as sources given by URI: listed by Spark's reader (its empty files are not
+    # listed), recorded under their URIs; else the rows DuckDB's loader writes
+    uri_config = config_path.with_name("uris.yaml")
+    uri_config.write_text(re.sub(r"^(    path: )", rf"\g<1>file://{land}/",
+                                 config_path.read_text(), flags=re.M))
+    assert uri_config.read_text().count("file://") == len(config.sources)
+    engine.drop_schema("main")
+    fourth = third + timedelta(hours=1)
+    spark_ingest.ingest(engine, load_config(uri_config), Tombstones(), loaded_at=fourth)
+    duck = connect(tmp_path / "duck_uris")
+    try:
+        duck_ingest(duck, config, loaded_at=fourth)
+        expected = _ingest_tables(lambda q: duck.execute(q).fetchall())
+    finally:
+        duck.close()
+    empty_files = [r for r in expected["file_ledger"] if r[4] == 0]  # size_bytes
+    assert [r[1] for r in empty_files] == ["web/web_2026-09-03.ndjson"]  # path
+    expected["file_ledger"] = [r for r in expected["file_ledger"] if r not in empty_files]
+    prefix = f"file:{land}/"
+    got = {name: sorted((tuple(v.replace(prefix, "") if isinstance(v, str) else v for v in row)
+                         for row in rows), key=repr)
+           for name, rows in _ingest_tables(engine.rows).items()}
+    assert got == expected
+    assert engine.scalar("select min(path) from main.file_ledger").startswith(prefix)
+
     # DuckDB's hand-over would replace the Spark tables with a ledger that lacks their files
     empty = connect(tmp_path / "empty")
     try:
