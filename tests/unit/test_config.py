@@ -267,3 +267,22 @@ def test_settings_can_be_applied_again_after_spilling(tmp_path):
                 "order by m")
     apply_settings(con, config)
     assert con.execute("select count(*) from t").fetchall() == [(2_000_000,)]
+
+
+def test_a_source_given_as_a_uri_is_read_only_by_ingest_on_spark(tmp_path):
+    """`s3a://bucket/web/*.csv`: its folder and file-name patterns as Spark's reader lists
+    them; a run whose ingest is DuckDB's refuses it by name, one on Spark does not look for a
+    local folder."""
+    from journey_core.config import source_patterns, source_uri
+    from journey_core.ops import PipelineError, check_paths
+
+    config = _load(tmp_path, "sources:\n  - {name: web, path: 's3a://bucket/in/web/*.csv', "
+                   "format: csv}\n")
+    source = config.sources[0]
+    assert source_uri(source) == "s3a://bucket/in/web"
+    assert source_patterns(source) == ["*.csv", "*.csv.gz", "*.csv.zst", "*.csv.zstd"]
+    with pytest.raises(PipelineError, match=r"source 'web': s3a://bucket/in/web/\*\.csv is a "
+                       r"URI, which only ingest with Spark's readers reads"):
+        check_paths(config)
+    check_paths(config, uris=True)
+    assert source_uri(_load(tmp_path, SOURCE).sources[0]) is None
