@@ -147,6 +147,11 @@ def _ledger_row(con: duckdb.DuckDBPyConnection, result: FileResult, new: _NewFil
                 f"values ({', '.join('?' for _ in row)})", list(row.values()))
 
 
+#: SQL: an event's properties as `ingested_events` stores them (DuckDB's JSON text when valid).
+STORED_PROPERTIES = ("case when json_valid(properties) then json(properties)::varchar "
+                     "else properties end")
+
+
 def _stage_rows(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]], *,
                 file_index: list[int] | None = None) -> None:
     """Events parsed record by record into the temp table `_new_events` (ingested_events
@@ -155,8 +160,7 @@ def _stage_rows(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]], *,
         "file_index", pa.array(file_index or [0] * len(events), pa.int64()))
     con.register("_rows", table)
     try:
-        columns = ", ".join("case when json_valid(properties) then json(properties)::varchar "
-                            "else properties end as properties" if c == "properties" else c
+        columns = ", ".join(f"{STORED_PROPERTIES} as properties" if c == "properties" else c
                             for c in [*INGESTED_EVENTS.column_names, "file_index"])
         con.execute(f"create or replace temp table _new_events as select {columns} from _rows")
     finally:

@@ -47,6 +47,7 @@ from journey_core.contract.schema import FILE_LEDGER, INGEST_REJECTS, INGESTED_E
 from journey_core.contract.vocabulary import CONFLICTING_DUPLICATE, FILE_LOADED, FILE_REJECTED
 from journey_core.ingest.loader import (
     _EVENT_SCHEMA,
+    STORED_PROPERTIES,
     FileResult,
     IngestSummary,
     display_path,
@@ -113,10 +114,6 @@ class _Task:
     index: int
     version: int
 
-    @property
-    def size(self) -> int:
-        return self.file.size
-
 
 def _local(uri: str) -> str:
     """A `file:` URI as `binaryFile` gives it (`file:/tmp/x`), as the path it names."""
@@ -127,7 +124,11 @@ def _local(uri: str) -> str:
 _EMPTY = hashlib.sha256(b"").hexdigest()
 
 
-_HASHED = ("path", "length", "sha2(content, 256) as content_hash")
+def _hashed(frame: Any) -> list[tuple[str, int, str]]:
+    """(path, size, sha256 hex digest) of every file `binaryFile` read into `frame`."""
+    table = frame.selectExpr("path", "length", "sha2(content, 256) as content_hash").toArrow()
+    return list(zip(*(table[c].to_pylist() for c in ("path", "length", "content_hash")),
+                    strict=True))
 
 
 def list_files(engine: SparkTables, config: Config) -> list[Listed]:
@@ -154,13 +155,11 @@ def _list_uri(engine: SparkTables, source: SourceConfig, folder: str) -> list[Li
     patterns = source_patterns(source)
     glob = patterns[0] if len(patterns) == 1 else "{" + ",".join(patterns) + "}"
     try:
-        table = engine.spark.read.format("binaryFile").option("pathGlobFilter", glob).load(
-            folder).selectExpr(*_HASHED).toArrow()
+        rows = sorted(_hashed(engine.spark.read.format("binaryFile").option(
+            "pathGlobFilter", glob).load(folder)))
     except engine.errors as exc:
         raise IngestError(f"source {source.name!r}: cannot list {folder}: "
                           f"{str(exc).splitlines()[0]}") from None
-    rows = sorted(zip(*(table[c].to_pylist() for c in ("path", "length", "content_hash")),
-                      strict=True))
     return [Listed(source, uri, Path(uri), uri, size, digest) for uri, size, digest in rows]
 
 
@@ -169,10 +168,8 @@ def _hashes(spark: Any, paths: list[Path]) -> dict[str, tuple[int, str]]:
     empty file, which it yields no row for, is hashed here)."""
     if not paths:
         return {}
-    table = spark.read.format("binaryFile").load([str(p) for p in paths]).selectExpr(
-        *_HASHED).toArrow()
-    found = {_local(path): (size, digest) for path, size, digest in zip(
-        *(table[c].to_pylist() for c in ("path", "length", "content_hash")), strict=True)}
+    found = {_local(path): (size, digest) for path, size, digest in _hashed(
+        spark.read.format("binaryFile").load([str(p) for p in paths]))}
     for path in paths:
         if str(path) not in found:
             if path.stat().st_size:
@@ -195,8 +192,7 @@ def _normalized(table: pa.Table) -> pa.Table:
     con = _duckdb()
     con.register("_rows", table)
     try:
-        return con.sql("select * replace (case when json_valid(properties) then "
-                       "json(properties)::varchar else properties end as properties) "
+        return con.sql(f"select * replace ({STORED_PROPERTIES} as properties) "
                        "from _rows").to_arrow_table().cast(_MAPPED)
     finally:
         con.unregister("_rows")
@@ -248,10 +244,10 @@ def _mapped(engine: SparkTables, tasks: list[_Task], **rules: Any) -> Any:
 
     spark = engine.spark
     schema = from_arrow_schema(_MAPPED, prefer_timestamp_ntz=False)
-    by_path = {_local(t.file.location): t for t in tasks if t.size}
+    by_path = {_local(t.file.location): t for t in tasks if t.file.size}
     # empty files (Spark's readers yield no row of them) are mapped here: a ledger row each
     frame = spark.createDataFrame(pa.concat_tables(
-        [_MAPPED.empty_table(), *(_map_file(t, b"", **rules) for t in tasks if not t.size)]),
+        [_MAPPED.empty_table(), *(_map_file(t, b"", **rules) for t in tasks if not t.file.size)]),
         schema=schema)
     setting = "spark.sql.execution.arrow.maxRecordsPerBatch"
     before = spark.conf.get(setting)
@@ -395,18 +391,19 @@ def _judge_and_commit(engine: SparkTables, tasks: list[_Task], results: list[Fil
         rejected = Counter(dict(engine.rows(
             f"select file_index, count(*) from _mapped where kind = '{_REJECT}' "
             "group by file_index")))
-        repeats = engine.rows("select file_index, count(*) filter (where same), "
-                              "count(*) filter (where not same) from _repeats "
-                              "group by file_index")
-        for index, same, other in repeats:
+        repeated = Counter[int]()  # repeats with the same content: duplicates
+        for index, same, other in engine.rows(
+                "select file_index, count(*) filter (where same), "
+                "count(*) filter (where not same) from _repeats group by file_index"):
+            repeated[index] += same
             rejected[index] += other
-            counts[index] = (counts[index][0], counts[index][1] + same, *counts[index][2:])
         for task, result in zip(tasks, results, strict=True):
             read, duplicates, forgotten, problem = counts[task.index]
             if problem is not None:
                 result.problem = problem
                 continue
-            result.read, result.duplicates, result.forgotten = read, duplicates, forgotten
+            result.read, result.forgotten = read, forgotten
+            result.duplicates = duplicates + repeated[task.index]
             result.loaded, result.rejected = loaded.get(task.index, 0), rejected[task.index]
         engine.execute(f"""
             insert into main.ingested_events ({events})
@@ -433,7 +430,7 @@ def _judge_and_commit(engine: SparkTables, tasks: list[_Task], results: list[Fil
         """, [loaded_at])
         ledger = pa.Table.from_pylist([{
             "content_hash": t.file.content_hash, "path": r.path, "file_version": t.version,
-            "source": r.source, "size_bytes": t.size, "loaded_at": loaded_at,
+            "source": r.source, "size_bytes": t.file.size, "loaded_at": loaded_at,
             "records_read": r.read, "records_loaded": r.loaded,
             "records_rejected": r.rejected, "records_duplicate": r.duplicates,
             "records_forgotten": r.forgotten,

@@ -85,7 +85,6 @@ def ingest_files_on_spark(con: duckdb.DuckDBPyConnection, engine: SparkTables, c
     engine's ingest tables (`spark.ingest: spark`; `journey_core.ingest.spark`). The
     tombstones stay in the DuckDB file `con` (`journeys forget` writes them there)."""
     check_paths(config, uris=True)
-    engine.create_schema("main")
     clear_staging(engine)
     files = spark_ingest.list_files(engine, config)
     return spark_ingest.ingest(engine, config, load_tombstones(con), files=files,

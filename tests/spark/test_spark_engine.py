@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -391,9 +391,9 @@ def test_bound_values_keep_their_types_on_spark(engine: SparkEngine) -> None:
     assert engine.rows("select ? as a, ? + 1 as b", ["x'", 41]) == [("x'", 42)]
 
 
-def _ingest_tables(rows_of: object) -> dict[str, list[tuple]]:
+def _ingest_tables(rows_of: Callable[[str], list[tuple]]) -> dict[str, list[tuple]]:
     """Every row of the three ingest tables, sorted, every column (load times included)."""
-    return {name: sorted(rows_of(f"select {', '.join(TABLES[name].column_names)} "  # type: ignore[operator]
+    return {name: sorted(rows_of(f"select {', '.join(TABLES[name].column_names)} "
                                  f"from main.{name}"), key=repr)
             for name in ("ingested_events", "ingest_rejects", "file_ledger")}
 
