@@ -1,9 +1,9 @@
-"""The Spark engine: the same models, table graph, builder and identity rules on a real Spark
-session (`local[2]`), proven equal to the DuckDB engine row by row.
+"""The Spark engine through a Spark Connect client: the same models, table graph, builder,
+identity rules, checks and ingest on a real Spark session (`local[2]`), proven equal to the
+DuckDB engine row by row. The module's tests share one JVM (`conftest.server`).
 
-Spark needs a Java runtime and `pyspark` (`make test` installs both). Without them the tests are
-skipped on a developer's machine and fail on CI. Its own file, so that the parallel runner gives
-the Spark session (tens of seconds to start) one worker.
+The whole pipeline in processes of its own (`journeys run --engine spark`) is
+`test_spark_run.py`'s.
 """
 
 from __future__ import annotations
@@ -12,23 +12,19 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 import pytest
 
 from journey_core.config import Config, load_config
-from journey_core.contract.schema import PUBLISHED, TABLES
+from journey_core.contract.schema import TABLES
 from journey_core.ingest import IngestSummary
 from journey_core.model import RunContext, build_step, clear_staging
-from journey_core.ops import PipelineError, hand_over, run_pipeline
+from journey_core.ops import PipelineError, hand_over
 from journey_core.quality import check_table
 from journey_core.warehouse import connect, ensure_tables
 from journey_core.warehouse.quoting import qualified
@@ -42,87 +38,19 @@ from tests.helpers import (
     make_config,
     sample_files,
 )
+from tests.spark.common import (
+    HOST_TZ,
+    arrow_types,
+    assert_exports_equal,
+    duckdb_run,
+    normalized_rows,
+    skip_unless_spark,
+)
 
-_MISSING = [what for what, found in (("java", shutil.which("java")),) if not found]
-try:
-    from pyspark.sql import SparkSession
+skip_unless_spark()
+from pyspark.sql import SparkSession  # noqa: E402
 
-    from journey_core.model.spark import ConnectSession, SparkEngine, spark_session
-except ImportError:
-    _MISSING.append("pyspark")
-if _MISSING and not os.environ.get("CI"):
-    pytest.skip(f"{', '.join(_MISSING)} missing: apt-get install -y openjdk-17-jre-headless; "
-                "pip install -e '.[spark]' (CI fails instead)", allow_module_level=True)
-
-
-#: The host time zone the Spark tests run in (the JVM's default and this process's `TZ`): the
-#: pipeline must pin UTC itself, never assume it.
-HOST_TZ = "America/New_York"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
-    """One Spark session (`local[2]`) for the module, on a host whose time zone is not UTC,
-    serving Spark Connect on a free port (as the README says to serve a warehouse's tables)."""
-    if _MISSING:
-        pytest.fail(f"{', '.join(_MISSING)} missing on CI: install Debian's "
-                    "openjdk-17-jre-headless and the spark extra", pytrace=False)
-    old_tz = os.environ.get("TZ")
-    os.environ["TZ"] = HOST_TZ
-    time.tzset()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    spark = spark_session(tmp_path_factory.mktemp("spark") / "warehouse",
-                          conf={"spark.driver.memory": "1g",
-                                # tiny data on two cores: few partitions, no re-planning
-                                "spark.sql.shuffle.partitions": "2",
-                                "spark.sql.adaptive.enabled": "false",
-                                "spark.driver.extraJavaOptions": f"-Duser.timezone={HOST_TZ}",
-                                "spark.plugins": "org.apache.spark.sql.connect.SparkConnectPlugin",
-                                "spark.connect.grpc.binding.port": str(port)})
-    try:
-        yield spark
-    finally:
-        spark.stop()
-        if old_tz is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = old_tz
-        time.tzset()
-
-
-@pytest.fixture(scope="module")
-def engine(server: SparkSession) -> Iterator[SparkEngine]:
-    """The engine the small fixtures build on: a Spark Connect client of `server`, made as
-    `journeys run` makes one for `master: sc://localhost:<port>` (its own session on the
-    server, with the pinned settings; the tables are the server's)."""
-    port = server.conf.get("spark.connect.grpc.binding.port")
-    client = spark_session("unused: the server's", master=f"sc://localhost:{port}",
-                           conf={"spark.sql.shuffle.partitions": "2",
-                                 "spark.driver.memory": "ignored: the server's"})
-    try:
-        yield SparkEngine(client)
-    finally:
-        client.stop()
-        os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)  # this process is a client no more
-
-
-def _value(value: object) -> object:
-    """A value as the comparison sees it: doubles to 9 significant digits, instants in UTC."""
-    if isinstance(value, float):
-        return float(f"{value:.9g}")
-    return value
-
-
-def _types(table: pa.Table) -> dict[str, str]:
-    """Column types as Arrow names them (DuckDB says `Etc/UTC` for Spark's `UTC`)."""
-    return {f.name: str(pa.timestamp(f.type.unit, "UTC") if pa.types.is_timestamp(f.type)
-                        and f.type.tz in ("UTC", "Etc/UTC") else f.type) for f in table.schema}
-
-
-def _rows(rows: list[tuple]) -> list[tuple]:
-    return sorted((tuple(_value(v) for v in row) for row in rows), key=repr)
+from journey_core.model.spark import ConnectSession, SparkEngine  # noqa: E402
 
 
 def _build_on_spark_and_compare(engine: SparkEngine, duck: duckdb.DuckDBPyConnection,
@@ -147,140 +75,14 @@ def _build_on_spark_and_compare(engine: SparkEngine, duck: duckdb.DuckDBPyConnec
     counts = {}
     for table in ctx.graph.tables:
         cols = ", ".join(f'"{c}"' for c in TABLES[table].column_names if c not in CLOCK_COLUMNS)
-        expected = _rows(duck.execute(f'select {cols} from main."{table}"').fetchall())
-        got = _rows(engine.rows(f'select {cols} from staging."{table}"'))
+        expected = normalized_rows(duck.execute(f'select {cols} from main."{table}"').fetchall())
+        got = normalized_rows(engine.rows(f'select {cols} from staging."{table}"'))
         assert len(got) == len(expected), table
         assert got == expected, table
-        assert _types(engine.arrow(f'select * from staging."{table}" limit 0')) == _types(
+        assert arrow_types(engine.arrow(f'select * from staging."{table}" limit 0')) == arrow_types(
             duck.sql(f'select * from main."{table}" limit 0').to_arrow_table()), table
         counts[table] = len(expected)
     return counts
-
-
-def _exported(folder: Path) -> pa.Table:
-    """Every row of one table's Parquet export (month folders included)."""
-    return duckdb.sql(f"select * from read_parquet('{folder.as_posix()}/**/*.parquet', "
-                      "hive_partitioning = false)").to_arrow_table()
-
-
-#: The first Spark run takes the sample's files of the days up to this one; the second all.
-FIRST_RUN_THROUGH = date(2026, 9, 20)
-#: What the test's config adds for Spark: tiny data on two cores, few partitions.
-SPARK_CONFIG = """
-spark:
-  conf:
-    spark.driver.memory: 1g
-    spark.sql.shuffle.partitions: "2"
-    spark.sql.adaptive.enabled: "false"
-"""
-
-
-def _journeys_run_on_spark(config_path: Path, out: Path, *, submit: bool = False) -> str:
-    """`journeys run --engine spark` in its own process (its own session) whose host time zone
-    is not UTC; returns what it printed. `submit`: the CLI as a Spark application of
-    `spark-submit --master local[1]`, the README's way onto a cluster."""
-    env = {**{k: v for k, v in os.environ.items() if k != "SPARK_CONNECT_MODE_ENABLED"},
-           "TZ": HOST_TZ, "JAVA_TOOL_OPTIONS": f"-Duser.timezone={HOST_TZ}",
-           # spark-submit runs the driver with this Python
-           "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    bin_dir = Path(sys.executable).parent
-    command = ([str(bin_dir / "spark-submit"), "--master", "local[1]", "--driver-memory", "1g",
-                cli.__file__] if submit else [str(bin_dir / "journeys")])
-    run = subprocess.run([*command, "run", "--engine", "spark", "--config", str(config_path),
-                          "--warehouse", str(out)],
-                         env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return run.stdout
-
-
-def _duckdb_run(config_path: Path, out: Path, *, partition: date | None = None) -> None:
-    """One DuckDB engine run of the config's files into `out`: what a Spark run must equal."""
-    con = connect(out)
-    try:
-        run_pipeline(con, load_config(config_path), out, partition=partition)
-    finally:
-        con.close()
-
-
-def _assert_exports_equal(out: Path, reference: Path) -> None:
-    """Every published table's Parquet export under `out` has exactly the rows of the one
-    under `reference` (order aside, doubles to 9 significant digits, load-time clocks left
-    out) and the same Arrow types; the DuckDB file's names of the published tables read
-    those exports."""
-    duck = connect(out, read_only=True)
-    total = 0
-    try:
-        for table in PUBLISHED:
-            name = table.name
-            cols = [c for c in table.column_names if c not in CLOCK_COLUMNS]
-            got = _exported(out / "parquet" / name)
-            expected = _exported(reference / "parquet" / name)
-            assert got.num_rows == expected.num_rows, name
-            assert _rows(list(zip(*[got[c].to_pylist() for c in cols], strict=True))) == _rows(
-                list(zip(*[expected[c].to_pylist() for c in cols], strict=True))), name
-            assert _types(got) == _types(expected), name
-            assert duck.execute(f'select count(*) from main."{name}"').fetchall()[0][0] \
-                == got.num_rows, name
-            total += got.num_rows
-    finally:
-        duck.close()
-    assert total > 10_000
-
-
-def test_journeys_run_on_spark_exports_what_the_duckdb_engine_exports(
-        server: SparkSession, sample_warehouse: Path, sample_config_path: Path,
-        tmp_path: Path) -> None:
-    """The sample in two nightly runs of `journeys run --engine spark`: the first, over the
-    files of the days up to `FIRST_RUN_THROUGH`, builds everything and exports exactly what
-    the DuckDB engine exports for those files; the second, once every file has landed
-    (stores' and surveys' files for days long published among them), is incremental on
-    Spark's persisted tables and state, and its exports are exactly those of the DuckDB
-    engine's one full run of the sample. The second run ingests with Spark's readers
-    (`spark.ingest: spark`) into the tables the first run's DuckDB ingest handed over. A model
-    using a construct that Spark cannot run fails a run here."""
-    sample = sample_config_path.parent
-    config_path = landing(tmp_path, sample, "landing")
-    config_path.write_text(config_path.read_text() + SPARK_CONFIG)
-    files = sample_files(sample)
-    first = [f for f in files if file_day(f) <= FIRST_RUN_THROUGH]
-    assert 0 < len(first) < len(files)
-    for rel in first:
-        shutil.copy(sample / rel, config_path.parent / rel)
-    out = tmp_path / "wh"
-    printed = _journeys_run_on_spark(config_path, out, submit=True)
-    assert "run: full," in printed
-    # the config names no master: spark-submit's is the session's
-    assert "engine: spark local[1] (spark-submit)" in printed.splitlines()
-    duck_out = tmp_path / "duckdb_wh"
-    _duckdb_run(config_path, duck_out)
-    _assert_exports_equal(out, duck_out)
-
-    for rel in files:
-        shutil.copy(sample / rel, config_path.parent / rel)
-    # from now on the warehouse's ingest runs on Spark (Spark's readers, into its tables)
-    config_path.write_text(config_path.read_text().replace("spark:\n",
-                                                           "spark:\n  ingest: spark\n"))
-    printed = _journeys_run_on_spark(config_path, out)
-    assert "engine: spark local[2]" in printed.splitlines()
-    (rebuilt,) = re.findall(r"^run: incremental, (\d+) persons rebuilt$", printed, re.M)
-    persons = len(set(_exported(out / "parquet" / "events")["person_id"].to_pylist()))
-    assert 0 < int(rebuilt) < persons  # the touched persons only
-    _assert_exports_equal(out, sample_warehouse)
-    # `journeys rejects` of the config reads the Spark tables: what DuckDB's run rejected
-    got = _journeys(["rejects", "--config", str(config_path), "--warehouse", str(out), "-v"])
-    expected = _journeys(["rejects", "--warehouse", str(sample_warehouse), "-v"])
-    assert got.splitlines()[0].startswith("rejected records in the Spark tables (spark ")
-    assert got.splitlines()[1:] == expected.splitlines()[1:]
-    assert "bad_timestamp" in got and len(got.splitlines()) > 20
-
-
-def _journeys(args: list[str]) -> str:
-    """What a `journeys` command printed (it must succeed)."""
-    env = {k: v for k, v in os.environ.items() if k != "SPARK_CONNECT_MODE_ENABLED"}
-    run = subprocess.run([str(Path(sys.executable).parent / "journeys"), *args], env=env,
-                         capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return run.stdout
 
 
 def _trap_events() -> list[dict]:
@@ -580,5 +382,5 @@ def test_the_sample_day_by_day_on_spark(server: SparkSession, engine: SparkEngin
     for rel in files:
         shutil.copy(sample / rel, full_path.parent / rel)
     duck_out = tmp_path / "duckdb_wh"
-    _duckdb_run(full_path, duck_out, partition=last)
-    _assert_exports_equal(out, duck_out)
+    duckdb_run(full_path, duck_out, partition=last)
+    assert_exports_equal(out, duck_out)
