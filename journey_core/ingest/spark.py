@@ -206,7 +206,10 @@ def _map_file(task: _Task, data: bytes, *, salt: str, loaded_at: datetime,
         parsed = parse_file(task.file.source, task.file.path, task.file.rel, data, salt=salt,
                             loaded_at=loaded_at, max_future=max_future)
     except IngestError as exc:
-        return pa.Table.from_pylist([{**base, "kind": _FILE, "problem": str(exc)}],
+        # the rules name the file by its path; a URI's (`s3a://b/x` as a path is `s3a:/b/x`)
+        # is named as the reader listed it
+        problem = str(exc).replace(str(task.file.path), task.file.location, 1)
+        return pa.Table.from_pylist([{**base, "kind": _FILE, "problem": problem}],
                                     schema=_MAPPED)
     keep = tombstones.apply  # a forgotten person's records stay out; others lose their ids
     events = [e for v in parsed.events.values() if (e := keep(v)) is not None]

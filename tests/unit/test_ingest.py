@@ -549,3 +549,24 @@ def test_rejected_records_keep_no_raw_email_or_phone(tmp_path):
         return f"[redacted sha256:{_sha(SALT + '|' + value)}]"
     assert found[1][1] == ('{"event_id": "2", "email": "' + token("ann@example.org")
                            + '", "phone": "' + token("+491517654321") + '", "oc')
+
+
+def test_a_problem_of_a_file_given_by_uri_names_the_uri(tmp_path: Path) -> None:
+    """Spark ingest's mapping of one file (`journey_core.ingest.spark`, no JVM needed): a file
+    of a source given as a URI that is rejected whole is named by its URI as listed, not as a
+    path would spell it (`s3a:/...`)."""
+    from journey_core.ingest.spark import _FILE, Listed, _map_file, _Task
+    from journey_core.privacy.tombstones import Tombstones
+
+    config = _config(tmp_path, {"name": "calls", "path": "s3a://bucket/landing/calls/*.csv",
+                                "format": "csv", "fields": {"event_id": "id",
+                                                            "occurred_at": "ts",
+                                                            "customer_id": "customer"}})
+    uri = "s3a://bucket/landing/calls/day3.csv"
+    data = "id,ts,customer\n1,2026-09-01T10:00:00Z,caf\xe9\n".encode("latin-1")
+    task = _Task(Listed(config.sources[0], uri, Path(uri), uri, len(data), "h"), 0, 1)
+    mapped = _map_file(task, data, salt=SALT, loaded_at=LOADED, max_future=None,
+                       tombstones=Tombstones()).to_pylist()
+    assert [(m["kind"], m["problem"]) for m in mapped] == [
+        # the header's 15 bytes, then "1,2026-09-01T10:00:00Z," (23) and "caf" (3)
+        (_FILE, f"{uri}: not UTF-8 text (byte 41)")]
