@@ -322,13 +322,12 @@ def journeys_start(*args: str, log: Path, env: dict[str, str] | None = None) -> 
 
 
 @pytest.mark.parametrize("point", ["export", "commit", "switch"])
-def test_killed_while_publishing(tmp_path: Path, point: str) -> None:
+def test_killed_while_publishing(tmp_path: Path, point: str,
+                                published: tuple[Path, Path]) -> None:
     """SIGKILL while publishing (mid Parquet export, inside the DuckDB transaction, after the
     commit just before the `parquet` link moves): the DuckDB tables and the Parquet files are
     each wholly the old version or wholly the new one, and the next run finishes the job."""
-    cfg = project(tmp_path / "in")
-    wh = tmp_path / "wh"
-    assert cli_run(cfg, wh) == 0
+    cfg, wh = published
     con = duckdb.connect(str(wh / "journeys.duckdb"), read_only=True)
     old, old_files = snapshot(con), parquet_snapshot(wh)
     con.close()

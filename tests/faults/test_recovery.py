@@ -48,13 +48,11 @@ def _books(wh: Path) -> dict[str, Any]:
 
 def test_a_failed_ingest_check_is_undone_and_the_next_run_proceeds(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], published: tuple[Path, Path]) -> None:
     """A run whose ingest check fails (here an injected ledger-counting bug: the new file's
     ledger row says one record more than it read) publishes nothing and undoes its ingest;
     once the cause is gone the next run is green, loses nothing and equals a clean run."""
-    cfg = project(tmp_path / "in")
-    wh = tmp_path / "wh"
-    assert cli_run(cfg, wh) == 0
+    cfg, wh = published  # after one run
     before = _books(wh)
     before_files = parquet_snapshot(wh)
     (tmp_path / "in" / "csv" / "b.csv").write_text(B_CSV)
@@ -160,13 +158,11 @@ def _run_ok(cfg: Path, wh: Path) -> None:
 
 def test_a_failed_check_on_a_later_table_leaves_a_run_that_can_proceed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], published: tuple[Path, Path]) -> None:
     """A blocking check failing on a built table (here an injected failure of the journeys
     contract): nothing is published, the new file stays loaded, the error says what to do, and
     once the cause is gone the next run publishes what a clean run publishes."""
-    cfg = project(tmp_path / "in")
-    wh = tmp_path / "wh"
-    assert cli_run(cfg, wh) == 0
+    cfg, wh = published  # after one run
     before = _books(wh)["published"]
     (tmp_path / "in" / "csv" / "b.csv").write_text(B_CSV)
     real = quality.check_table
