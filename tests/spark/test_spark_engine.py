@@ -1,6 +1,6 @@
 """The Spark engine through a Spark Connect client: the same models, table graph, builder,
 identity rules, checks and ingest on a real Spark session (`local[2]`), proven equal to the
-DuckDB engine row by row. The module's tests share one JVM (`conftest.server`).
+DuckDB engine row by row. The module's tests share one JVM (`server`).
 
 The whole pipeline in processes of its own (`journeys run --engine spark`) is
 `test_spark_run.py`'s.
@@ -12,8 +12,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from tests.spark.common import (
     arrow_types,
     assert_exports_equal,
     duckdb_run,
+    fail_if_missing,
     normalized_rows,
     skip_unless_spark,
 )
@@ -50,7 +52,57 @@ from tests.spark.common import (
 skip_unless_spark()
 from pyspark.sql import SparkSession  # noqa: E402
 
-from journey_core.model.spark import ConnectSession, SparkEngine  # noqa: E402
+from journey_core.model.spark import (  # noqa: E402
+    ConnectSession,
+    SparkEngine,
+    spark_session,
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """One Spark session (`local[2]`) for the module, on a host whose time zone is not UTC,
+    serving Spark Connect on a free port (as the README says to serve a warehouse's tables)."""
+    fail_if_missing()
+    old_tz = os.environ.get("TZ")
+    os.environ["TZ"] = HOST_TZ
+    time.tzset()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    spark = spark_session(tmp_path_factory.mktemp("spark") / "warehouse",
+                          conf={"spark.driver.memory": "1g",
+                                # tiny data on two cores: few partitions, no re-planning
+                                "spark.sql.shuffle.partitions": "2",
+                                "spark.sql.adaptive.enabled": "false",
+                                "spark.driver.extraJavaOptions": f"-Duser.timezone={HOST_TZ}",
+                                "spark.plugins": "org.apache.spark.sql.connect.SparkConnectPlugin",
+                                "spark.connect.grpc.binding.port": str(port)})
+    try:
+        yield spark
+    finally:
+        spark.stop()
+        if old_tz is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old_tz
+        time.tzset()
+
+
+@pytest.fixture(scope="module")
+def engine(server: SparkSession) -> Iterator[SparkEngine]:
+    """The engine the small fixtures build on: a Spark Connect client of `server`, made as
+    `journeys run` makes one for `master: sc://localhost:<port>` (its own session on the
+    server, with the pinned settings; the tables are the server's)."""
+    port = server.conf.get("spark.connect.grpc.binding.port")
+    client = spark_session("unused: the server's", master=f"sc://localhost:{port}",
+                           conf={"spark.sql.shuffle.partitions": "2",
+                                 "spark.driver.memory": "ignored: the server's"})
+    try:
+        yield SparkEngine(client)
+    finally:
+        client.stop()
+        os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)  # this process is a client no more
 
 
 def _build_on_spark_and_compare(engine: SparkEngine, duck: duckdb.DuckDBPyConnection,
