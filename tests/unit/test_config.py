@@ -126,8 +126,12 @@ def test_yaml_that_is_not_a_mapping(tmp_path):
 
 
 def test_invalid_yaml(tmp_path):
-    """Unparseable YAML is a ConfigError naming the file."""
-    assert "YAML" in _error(tmp_path, "sources: [unclosed\n")
+    """Unparseable YAML is a ConfigError naming the file and where it broke: the line, and
+    the line itself with a caret under the spot."""
+    message = _error(tmp_path, "sources: [unclosed\n")
+    assert "YAML" in message
+    assert "line 1, column 10" in message
+    assert "    sources: [unclosed\n             ^" in message
 
 
 def test_missing_sources(tmp_path):
