@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -67,12 +67,10 @@ class Model:
     def parameters(self) -> list[str]:
         return sorted(set(_PARAM.findall(self.sql)))
 
-    @cached_property
+    @property
     def references(self) -> frozenset[str]:
         """Tables the model reads (CTE names excluded)."""
-        tree = sqlglot.parse_one(self.sql, read="duckdb")
-        ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-        return frozenset({t.name for t in tree.find_all(exp.Table)} - ctes)
+        return _references(self.sql)
 
     def bound(self, params: dict[str, Any]) -> dict[str, Any]:
         """The model's parameters out of `params`; ModelError naming the missing ones."""
@@ -84,6 +82,15 @@ class Model:
     @property
     def body(self) -> str:
         return self.sql.strip().rstrip(";")
+
+
+@cache
+def _references(sql: str) -> frozenset[str]:
+    """The tables a model's SQL reads, parsed once per process (each run builds the table
+    graph again from the same texts; the parse is most of its time)."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    return frozenset({t.name for t in tree.find_all(exp.Table)} - ctes)
 
 
 def sql_dir() -> Path:
