@@ -7,8 +7,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
+import pytest
 
 from tests.pipelines.test_definitions import write_project
 
@@ -30,38 +32,50 @@ def test_help_documents_run() -> None:
     assert "--config" in run.stdout and "--warehouse" in run.stdout
 
 
-def test_run_succeeds_and_prints_summary(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """One `journeys run --timings FILE` of a small good project, as a user runs it: what it
+    printed and wrote (the tests below read it, each for its own promise)."""
+    tmp = tmp_path_factory.mktemp("good_run")
+    config = write_project(tmp / "landing")
+    timings = tmp / "timings.json"
+    result = journeys("run", "--config", str(config), "--warehouse", str(tmp / "wh"),
+                      "--timings", str(timings), cwd=tmp)
+    assert result.returncode == 0, result.stderr
+    return SimpleNamespace(result=result, warehouse=tmp / "wh", timings=timings)
+
+
+def test_run_succeeds_and_prints_summary(good_run: SimpleNamespace) -> None:
     """A good config exits 0, writes DIR/journeys.duckdb and DIR/parquet/<table>/, and prints
     what was loaded, rejected and published."""
-    config = write_project(tmp_path / "landing")
-    result = journeys("run", "--config", str(config), "--warehouse", str(tmp_path / "wh"),
-                      cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "5 records read, 4 loaded, 1 rejected, 0 duplicates" in result.stdout
-    assert "published events: 4 rows" in result.stdout
-    con = duckdb.connect(str(tmp_path / "wh" / "journeys.duckdb"), read_only=True)
+    assert "5 records read, 4 loaded, 1 rejected, 0 duplicates" in good_run.result.stdout
+    assert "published events: 4 rows" in good_run.result.stdout
+    con = duckdb.connect(str(good_run.warehouse / "journeys.duckdb"), read_only=True)
     assert con.execute("select count(*) from journeys").fetchall() == [(1,)]
-    assert (tmp_path / "wh" / "parquet" / "touchpoint_kpis" / "data.parquet").is_file()
+    con.close()
+    assert (good_run.warehouse / "parquet" / "touchpoint_kpis" / "data.parquet").is_file()
 
 
-def test_run_timings_account_for_every_step(tmp_path: Path) -> None:
+def test_run_timings_account_for_every_step(good_run: SimpleNamespace) -> None:
     """`journeys run --timings FILE` says where the run went: every step of the table graph
     and ingest with its building and checking time, publishing, and Dagster's own time, which
     together make the run's time."""
     from journey_core.model import pipeline_graph
 
-    config = write_project(tmp_path / "landing")
-    timings = tmp_path / "timings.json"
-    result = journeys("run", "--config", str(config), "--warehouse", str(tmp_path / "wh"),
-                      "--timings", str(timings), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    (run,) = json.loads(timings.read_text())
+    (run,) = json.loads(good_run.timings.read_text())
     assert set(run["steps"]) == {"ingested_events", *(s.name for s in pipeline_graph().steps)}
     assert all(v["build"] >= 0 and v["check"] >= 0 for v in run["steps"].values())
     assert run["check_seconds"] > 0 and run["publish_seconds"] > 0 and run["dagster_seconds"] > 0
     parts = run["build_seconds"] + run["check_seconds"] + run["publish_seconds"]
     assert abs(parts + run["dagster_seconds"] - run["seconds"]) < 0.01
     assert abs(run["build_seconds"] - sum(v["build"] for v in run["steps"].values())) < 0.01
+
+
+def test_run_shows_progress_per_file_and_table(good_run: SimpleNamespace) -> None:
+    """Long runs show where they are: one line per file ingested and per table built."""
+    assert "[1/2] ingest web/day1.ndjson: 3 read, 3 loaded" in good_run.result.stderr
+    assert "[2/2] ingest calls/day1.csv: 2 read, 1 loaded, 1 rejected" in good_run.result.stderr
+    assert "built sessions: 2 rows" in good_run.result.stderr
 
 
 def test_bad_config_names_the_key(tmp_path: Path) -> None:
@@ -117,17 +131,6 @@ def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
     assert con.execute("select path, status from file_ledger where status = 'rejected'")\
         .fetchall() == [("calls/day2.csv", "rejected")]
     con.close()
-
-
-def test_run_shows_progress_per_file_and_table(tmp_path: Path) -> None:
-    """Long runs show where they are: one line per file ingested and per table built."""
-    config = write_project(tmp_path / "landing")
-    result = journeys("run", "--config", str(config), "--warehouse", str(tmp_path / "wh"),
-                      cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "[1/2] ingest web/day1.ndjson: 3 read, 3 loaded" in result.stderr
-    assert "[2/2] ingest calls/day1.csv: 2 read, 1 loaded, 1 rejected" in result.stderr
-    assert "built sessions: 2 rows" in result.stderr
 
 
 def test_validate_reports_every_file_without_writing(tmp_path: Path) -> None:
