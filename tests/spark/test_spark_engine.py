@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -59,29 +60,51 @@ from journey_core.model.spark import (  # noqa: E402
 )
 
 
+def _free_port() -> int:
+    """A port free now, below the ephemeral range (Linux's starts at 32768) from which the
+    other processes' sockets draw theirs while the server's JVM starts: a free ephemeral port
+    was once taken in those seconds, and the server could not bind it."""
+    for port in random.sample(range(20000, 32000), 100):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("", port))  # as the server binds it: every address
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32000")
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     """One Spark session (`local[2]`) for the module, on a host whose time zone is not UTC,
-    serving Spark Connect on a free port (as the README says to serve a warehouse's tables)."""
+    serving Spark Connect on a free port (as the README says to serve a warehouse's tables).
+    The process's time zone is restored however the module ends, a server that failed to
+    start included (the worker's later tests read DuckDB's instants in it)."""
     fail_if_missing()
     old_tz = os.environ.get("TZ")
     os.environ["TZ"] = HOST_TZ
     time.tzset()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    spark = spark_session(tmp_path_factory.mktemp("spark") / "warehouse",
-                          conf={"spark.driver.memory": "1g",
-                                # tiny data on two cores: few partitions, no re-planning
-                                "spark.sql.shuffle.partitions": "2",
-                                "spark.sql.adaptive.enabled": "false",
-                                "spark.driver.extraJavaOptions": f"-Duser.timezone={HOST_TZ}",
-                                "spark.plugins": "org.apache.spark.sql.connect.SparkConnectPlugin",
-                                "spark.connect.grpc.binding.port": str(port)})
     try:
-        yield spark
+        for attempt in range(3):
+            try:
+                spark = spark_session(
+                    tmp_path_factory.mktemp("spark") / "warehouse",
+                    conf={"spark.driver.memory": "1g",
+                          # tiny data on two cores: few partitions, no re-planning
+                          "spark.sql.shuffle.partitions": "2",
+                          "spark.sql.adaptive.enabled": "false",
+                          "spark.driver.extraJavaOptions": f"-Duser.timezone={HOST_TZ}",
+                          "spark.plugins": "org.apache.spark.sql.connect.SparkConnectPlugin",
+                          "spark.connect.grpc.binding.port": str(_free_port())})
+                break
+            except Exception as exc:  # the port taken after all: another one
+                if "BindException" not in str(exc) or attempt == 2:
+                    raise
+        try:
+            yield spark
+        finally:
+            spark.stop()
     finally:
-        spark.stop()
         if old_tz is None:
             os.environ.pop("TZ", None)
         else:
