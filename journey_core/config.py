@@ -413,12 +413,12 @@ def load_config(path: str | Path) -> Config:
     try:
         # libyaml's loader (a run loads the config dozens of times; 3 ms against 26 here)
         raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError:
+    except yaml.YAMLError as fast:
         try:  # the pure-Python loader says where, with the line and a caret under the spot
             yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        raise
+        raise ConfigError(f"{path}: not valid YAML: {fast}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the config must be a mapping with a `sources` key")
     raw["base_dir"] = str(path.resolve().parent / raw.get("base_dir", "."))

@@ -399,12 +399,13 @@ def _gx_error(result: Any) -> str:
     return next((m for m in messages if m), "unknown error")
 
 
-def _gx_outcome(rule: _Rule, result: Any, rows: int) -> ExpectationOutcome:
+def _gx_outcome(rule: _Rule, result: Any, row_count: int) -> ExpectationOutcome:
     """One GX validation result as an outcome; an expectation that raised fails. A result
-    without counts (BOOLEAN_ONLY) is of a rule that held on all `rows` rows or that raised."""
+    without counts (BOOLEAN_ONLY) is of a rule that held on all `row_count` rows or that
+    raised."""
     config = result.expectation_config
-    res = result.result or ({} if _gx_error(result) else {"element_count": rows})
     error = _gx_error(result)
+    res = result.result or ({} if error else {"element_count": row_count})
     unexpected = int(res.get("unexpected_count") or 0)
     rows = res.get("partial_unexpected_index_list") or [
         {config.kwargs.get("column", "value"): v} for v in res.get("partial_unexpected_list") or []]
