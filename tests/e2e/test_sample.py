@@ -178,16 +178,31 @@ def test_no_raw_email_or_phone_anywhere(con, warehouse, repo_root) -> None:
                for m in re.findall(r'"phone":\s*"([^"]+)"', path.read_text(encoding="utf-8"))}
     assert len(emails) > 100 and len(phones) > 50
 
-    def leaks(dump: str) -> set[str]:
-        found = set(email_pattern.findall(dump)) | set(phone_pattern.findall(dump))
+    def leaks(values: list[str]) -> set[str]:
+        # only a value with an "@" can hold an email, only one with "+" or "00" a phone number
+        # as the patterns read them: the patterns look at those values only
+        found = set(email_pattern.findall("\n".join(v for v in values if "@" in v)))
+        found |= set(phone_pattern.findall("\n".join(v for v in values
+                                                      if "+" in v or "00" in v)))
         return (found & emails) | (found & phones)
 
+    def text_of(relation: str, columns: list[str]) -> list[str]:
+        """Every value of the columns (the patterns match within one value)."""
+        rows = duckdb.sql(f"select {', '.join(columns)} from {relation}").fetchall() \
+            if relation.startswith("read_parquet") else \
+            con.execute(f"select {', '.join(columns)} from {relation}").fetchall()
+        return [v for row in rows for v in row if v is not None]
+
     for table in [*PUBLISHED, TABLES["ingested_events"]]:
-        dump = "\n".join(map(str, con.execute(f'select * from "{table.name}"').fetchall()))
-        assert not leaks(dump), table.name
-        exported = duckdb.sql(f"select * from read_parquet('{warehouse}/parquet/{table.name}/"
-                              "**/*.parquet')").fetchall() if table.published else []
-        assert not leaks("\n".join(map(str, exported))), table.name
+        # an email or a phone number in the sources' form is text: only text columns can
+        # hold one (a number or an instant never matches the patterns)
+        columns = [f'"{c.name}"::varchar' for c in table.columns
+                   if c.type in ("varchar", "json")]
+        assert columns, table.name
+        assert not leaks(text_of(f'"{table.name}"', columns)), table.name
+        if table.published:
+            assert not leaks(text_of(f"read_parquet('{warehouse}/parquet/{table.name}/"
+                                     "**/*.parquet')", columns)), table.name
 
 
 #: How each contract type must arrive in Arrow (and so in BI tools reading the Parquet files).
