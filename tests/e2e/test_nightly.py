@@ -11,7 +11,7 @@ import random
 import shutil
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -107,7 +107,7 @@ def test_nightly_runs_are_incremental(runs) -> None:
     total = rows(con, "select count(distinct person_id) from events")[0][0]
     con.close()
     assert partition == runs["last"]
-    assert as_of.date() == runs["last"] + timedelta(days=1)
+    assert as_of.astimezone(UTC).date() == runs["last"] + timedelta(days=1)  # a UTC day
     assert mode == "incremental"
     assert persons < total
 
@@ -201,4 +201,4 @@ def test_state_is_recorded_with_the_data(runs) -> None:
     processed = rows(con, "select count(*), max(as_of) from processed_files")[0]
     con.close()
     assert ledger == len(runs["files"]) == processed[0]
-    assert processed[1].date() == runs["last"] + timedelta(days=1)
+    assert processed[1].astimezone(UTC).date() == runs["last"] + timedelta(days=1)
