@@ -17,6 +17,7 @@ from pydantic import PrivateAttr
 from journey_core.config import Config, load_config
 from journey_core.model import DuckDBEngine, Engine, RunContext
 from journey_core.ops import start_run
+from journey_core.ops.run import HANDOVER
 from journey_core.warehouse import WAREHOUSE_FILE, apply_settings
 
 DEFAULT_CONFIG = "data/sample/journeys.yaml"
@@ -64,7 +65,7 @@ class JourneysResource(dg.ConfigurableResource):
 
     def handover_folder(self) -> Path:
         """Where DuckDB's ingest tables are written for Spark to read (replaced each run)."""
-        return Path(self.warehouse_dir) / ".spark-handover"
+        return Path(self.warehouse_dir) / HANDOVER
 
     def reporter(self, context: dg.AssetExecutionContext) -> Callable[[str], None]:
         if self.progress:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -266,12 +267,17 @@ def _mapped(engine: SparkTables, tasks: list[_Task], **rules: Any) -> Any:
 
 
 def _rewrite(engine: SparkTables, table: str, keep: str, params: Any = None) -> None:
-    """Keep only the rows of `main.<table>` where `keep` holds: the rows are written to a new
-    table, which is renamed into place (Spark's Parquet tables cannot delete rows). Cut off
-    anywhere, `_settle` puts the table back as it was or as it is meant to be."""
+    """Keep only the rows of `main.<table>` where `keep` holds (`replace_table`)."""
+    replace_table(engine, table, f"select * from main.{table} where {keep}", params)
+
+
+def replace_table(engine: SparkTables, table: str, select: str, params: Any = None) -> None:
+    """`main.<table>` becomes the rows of `select` (which may read it, and must give its
+    columns in its order): they are written to a new table, which is renamed into place
+    (Spark's Parquet tables cannot delete or update rows). Cut off anywhere, `_settle` puts the
+    table back as it was or as it is meant to be."""
     _settle(engine, table)
-    engine.execute(f"create table main._{table}_kept as select * from main.{table} "
-                   f"where {keep}", params)
+    engine.execute(f"create table main._{table}_kept as {select}", params)
     engine.execute(f"alter table main.{table} rename to _{table}_old")
     engine.execute(f"alter table main._{table}_kept rename to {table}")
     engine.execute(f"drop table main._{table}_old")
@@ -286,11 +292,20 @@ def _settle(engine: SparkTables, table: str) -> None:
             engine.execute(f"drop table main.{leftover}")
 
 
+def settle(engine: SparkTables) -> None:
+    """What every `replace_table` cut off left in `main` (an ingest's, an undo's or a
+    forget's) is put back or finished."""
+    cut_off = {m.group(1) for name in engine.tables("main")
+               if (m := re.fullmatch(r"_(.+)_(?:old|kept)", name))}
+    for table in sorted(cut_off | set(LOAD_TIME)):
+        _settle(engine, table)
+
+
 def recover(engine: SparkTables) -> int:
     """Remove the events and rejects of an ingest cut off before its ledger rows (newer than
-    the ledger's newest `loaded_at`: load times only grow). Returns the tables rewritten."""
-    for table in LOAD_TIME:
-        _settle(engine, table)
+    the ledger's newest `loaded_at`: load times only grow), after `settle`. Returns the tables
+    rewritten."""
+    settle(engine)
     latest = engine.scalar("select max(loaded_at) from main.file_ledger")
     rewritten = 0
     for table in ("ingested_events", "ingest_rejects"):

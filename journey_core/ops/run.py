@@ -105,6 +105,8 @@ def stage(engine: Engine, ctx: RunContext, step: str) -> dict[str, int]:
 
 #: The ingest tables a run on another engine reads: DuckDB's ingest hands them over.
 HANDED_OVER = ("ingested_events", "ingest_rejects", "file_ledger")
+#: The folder of the warehouse where DuckDB's ingest hands them over, as Parquet.
+HANDOVER = ".spark-handover"
 
 
 def hand_over(con: duckdb.DuckDBPyConnection, engine: Engine, folder: Path) -> None:
@@ -145,24 +147,29 @@ class RunResult:
 
 def rebuild(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir: Path, *,
             as_of: datetime | None = None, partition: date | None = None, full: bool = False,
-            progress: Progress | None = None, audit: Audit | None = None) -> RunResult:
+            progress: Progress | None = None, audit: Audit | None = None,
+            engine: Engine | None = None) -> RunResult:
     """Write every published table to staging (only the touched persons' rows when the run is
-    incremental), audit each (`audit` raises to stop), publish."""
+    incremental), audit each (`audit` raises to stop), publish. `engine`: where the tables
+    are built and published (Spark's; by default DuckDB, `con`)."""
     say = progress or (lambda _msg: None)
     apply_settings(con, config)
-    ctx = start_run(DuckDBEngine(con), config, partition=partition, full=full, as_of=as_of)
+    models = engine or DuckDBEngine(con)
+    if engine is not None:
+        clear_staging(engine)  # as a run on that engine does before its first step
+    ctx = start_run(models, config, partition=partition, full=full, as_of=as_of)
     counts, seconds = {}, {}
     for step in ctx.graph.steps:
         started = time.perf_counter()
-        counts.update(stage(DuckDBEngine(con), ctx, step.name))
+        counts.update(stage(models, ctx, step.name))
         seconds[step.name] = time.perf_counter() - started
         for table in step.outputs:
             if audit:
                 audit(con, table)
             say(f"built {table}: {counts[table]} rows")
-    run = read_plan(DuckDBEngine(con))
+    run = read_plan(models)
     started = time.perf_counter()
-    publish(con, warehouse_dir, ctx.graph)
+    publish(con, warehouse_dir, ctx.graph, engine=engine)
     seconds["publish"] = time.perf_counter() - started
     return RunResult(None, ctx.as_of, counts, run.mode if run else FULL, seconds)
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from journey_core.contract.schema import EXPORT_VERSIONS, EXPORTS_LINK, FORGOTTEN_IDENTIFIERS
 from journey_core.contract.vocabulary import FILE_LOADED, IDENTIFIER_TYPES
+from journey_core.model.engine import DuckDBEngine, Engine
 from journey_core.privacy.salt import PrivacyError
 from journey_core.privacy.tombstones import (
     MIN_MENTION,
@@ -28,7 +29,7 @@ from journey_core.privacy.tombstones import (
     ensure_tombstone_table,
     identifier_hash,
 )
-from journey_core.warehouse import WAREHOUSE_FILE, connect, exists, scalar
+from journey_core.warehouse import WAREHOUSE_FILE, connect, scalar
 from journey_core.warehouse.quoting import ident, literal, qualified
 
 _PERSON_COLUMNS = ("person_id", "refused_person_id")
@@ -70,14 +71,17 @@ class ForgetResult:
 
 
 def erase_person(con: duckdb.DuckDBPyConnection, person_id: str, *, where: Path,
-                 forgotten_at: datetime | None = None
+                 forgotten_at: datetime | None = None,
+                 identifiers: list[tuple[str, str]] | None = None,
                  ) -> tuple[ForgetResult, list[tuple[str, str]]]:
     """In one transaction: tombstone the person's identifiers, erase their rows from every
-    table, and rebalance the ledger. Returns the result and the identifiers erased.
+    table, and rebalance the ledger. Returns the result and the identifiers erased
+    (`identifiers`, else those of the file's `identity_map`).
 
     Raises PrivacyError for a person the warehouse (`where`) never knew."""
     ensure_tombstone_table(con)
-    identifiers = identifiers_of(con, person_id)
+    if identifiers is None:
+        identifiers = identifiers_of(con, person_id)
     person_hash = identifier_hash(person_id)
     result = ForgetResult(person_id, identifiers=len(identifiers), already_forgotten=bool(
         scalar(con, "select count(*) from main.forgotten_identifiers where person_id_hash = ?",
@@ -98,20 +102,28 @@ def erase_person(con: duckdb.DuckDBPyConnection, person_id: str, *, where: Path,
     return result, identifiers
 
 
-def published_is_stale(con: duckdb.DuckDBPyConnection) -> bool:
+def _tables(db: duckdb.DuckDBPyConnection | Engine) -> Engine:
+    """The engine the warehouse's tables are on: DuckDB's (`db` a connection) or Spark's."""
+    return DuckDBEngine(db) if isinstance(db, duckdb.DuckDBPyConnection) else db
+
+
+def published_is_stale(db: duckdb.DuckDBPyConnection | Engine) -> bool:
     """Events were loaded since the last publish (or nothing was ever published)."""
-    if not exists(con, "main", "events"):
-        return bool(scalar(con, "select count(*) from main.ingested_events"))
-    return bool(scalar(con, "select count(*) from main.ingested_events i where not exists "
-                            "(select 1 from main.events e where e.event_id = i.event_id)"))
+    db = _tables(db)
+    if not db.exists("main", "events"):
+        return bool(db.scalar("select count(*) from main.ingested_events"))
+    return bool(db.scalar("select count(*) from main.ingested_events i where not exists "
+                          "(select 1 from main.events e where e.event_id = i.event_id)"))
 
 
-def identifiers_of(con: duckdb.DuckDBPyConnection, person_id: str) -> list[tuple[str, str]]:
-    if not exists(con, "main", "identity_map"):
+def identifiers_of(db: duckdb.DuckDBPyConnection | Engine,
+                   person_id: str) -> list[tuple[str, str]]:
+    db = _tables(db)
+    if not db.exists("main", "identity_map"):
         return []
-    return [(t, v) for t, v in con.execute(
+    return [(t, v) for t, v in db.rows(
         "select identifier_type, identifier_value from main.identity_map where person_id = ? "
-        "order by identifier_type, identifier_value", [person_id]).fetchall()]
+        "order by identifier_type, identifier_value", [person_id])]
 
 
 def _write_tombstones(con: duckdb.DuckDBPyConnection, identifiers: list[tuple[str, str]],

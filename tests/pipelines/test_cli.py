@@ -167,8 +167,8 @@ def test_report_needs_a_built_warehouse(tmp_path: Path) -> None:
 
 def test_rejects_and_forget_commands(tmp_path: Path) -> None:
     """`journeys rejects` lists the rejected record by source, type and file; `journeys forget`
-    erases a person from the tables and Parquet files, and a rerun does not bring them back;
-    it refuses a config whose ingest runs on Spark (whose tables it does not reach yet)."""
+    erases a person from the tables and Parquet files, and a rerun does not bring them back.
+    (Forgetting in the Spark tables is `tests/spark/test_spark_engine.py`'s.)"""
     config = write_project(tmp_path / "landing")
     wh = tmp_path / "wh"
     assert journeys("run", "--config", str(config), "--warehouse", str(wh),
@@ -177,13 +177,6 @@ def test_rejects_and_forget_commands(tmp_path: Path) -> None:
     assert rejects.returncode == 0, rejects.stderr
     assert "rejected records in" in rejects.stdout and ": 1" in rejects.stdout
     assert "bad_timestamp" in rejects.stdout and "calls/day1.csv" in rejects.stdout
-
-    # a config whose ingest runs on Spark: forget would not reach those tables, so it refuses
-    on_spark = config.with_name("spark.yaml")
-    on_spark.write_text(config.read_text() + "\nspark:\n  ingest: spark\n")
-    refused = journeys("forget", "--config", str(on_spark), "--warehouse", str(wh), "--person",
-                       "u1", cwd=tmp_path)
-    assert refused.returncode == 1 and "spark.ingest: spark" in refused.stderr, refused.stderr
 
     forget = journeys("forget", "--config", str(config), "--warehouse", str(wh), "--person",
                       "u1", cwd=tmp_path)

@@ -20,19 +20,26 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from journey_core.config import Config, load_config
 from journey_core.contract.schema import TABLES
 from journey_core.ingest import IngestSummary
+from journey_core.ingest.loader import _EVENT_SCHEMA
 from journey_core.model import RunContext, build_step, clear_staging
 from journey_core.ops import PipelineError, hand_over
+from journey_core.ops.forget import forget_person
+from journey_core.ops.run import rebuild
+from journey_core.privacy.erasure import identifiers_of
+from journey_core.privacy.spark_erasure import spark_residue
 from journey_core.quality import check_table
 from journey_core.warehouse import connect, ensure_tables
 from journey_core.warehouse.quoting import qualified
 from pipelines import cli
 from tests.helpers import (
     CLOCK_COLUMNS,
+    T0,
     build_warehouse,
     event,
     file_day,
@@ -253,6 +260,114 @@ def test_dialect_traps_build_on_spark_equal_to_duckdb(server: SparkSession,
                 for o in on_duckdb.outcomes], table
     finally:
         duck.close()
+
+
+#: The person the forget test forgets, and one identifier of theirs that another person's
+#: rows hold too (all of six characters or more: shorter ones are never mentions).
+FORGOTTEN, SHARED_ANONYMOUS = "customer-forget-1", "anon-forget-77"
+
+
+def _forget_warehouse(folder: Path, config: Config) -> None:
+    """A DuckDB warehouse, built and published, of one file's events, rejects and ledger row:
+    the person to forget (two events, the second anchored on their anonymous id, and a
+    rejected record naming them), another whose property names them and whose later event
+    carries their anonymous id (a refused merge), and a third person."""
+    at = datetime(2026, 9, 2, 10, 0, tzinfo=UTC)
+    rel = "web/a.ndjson"
+    events = [
+        event("f1", at, customer_id=FORGOTTEN, anonymous_id=SHARED_ANONYMOUS,
+              email_hash="email-hash-forget", file=rel, record_number=1),
+        event("f2", at + timedelta(minutes=5), anonymous_id=SHARED_ANONYMOUS,
+              event_type="product_view", file=rel, record_number=2),
+        event("f3", at, customer_id="customer-keep-2", file=rel, record_number=3,
+              properties=f'{{"referred_by": "{FORGOTTEN}", "device": "mobile"}}'),
+        event("f4", at + timedelta(hours=2), customer_id="customer-keep-2",
+              anonymous_id=SHARED_ANONYMOUS, file=rel, record_number=4),
+        event("f5", at, customer_id="customer-keep-3", event_type="purchase", revenue=12.5,
+              file=rel, record_number=5),
+    ]
+    con = connect(folder)
+    try:
+        ensure_tables(con)
+        con.register("_rows", pa.Table.from_pylist(events, schema=_EVENT_SCHEMA))
+        con.execute("insert into ingested_events select * from _rows")
+        con.unregister("_rows")
+        for number, customer in ((6, FORGOTTEN), (7, "customer-keep-3")):
+            con.execute("insert into ingest_rejects (source, file, file_version, record_number, "
+                        "raw_record, reason, detail, rejected_at) values ('test', ?, 1, ?, ?, "
+                        "'bad_timestamp', 'no time', ?)",
+                        [rel, number, f'{{"customer": "{customer}", "ts": "never"}}', T0])
+        con.execute("insert into file_ledger (content_hash, path, file_version, source, "
+                    "size_bytes, loaded_at, records_read, records_loaded, records_rejected, "
+                    "records_duplicate, records_forgotten, status) values ('hash-a', ?, 1, "
+                    "'test', 100, ?, 7, 5, 2, 0, 0, 'loaded')", [rel, T0])
+        rebuild(con, config, folder)
+    finally:
+        con.close()
+
+
+def test_forget_on_spark_erases_what_forget_on_duckdb_erases(engine: SparkEngine,
+                                                            tmp_path: Path) -> None:
+    """`journeys forget` of a warehouse whose ingest runs on Spark (through a Spark Connect
+    client) erases the person from the Spark tables and rebuilds there: its exports, ingest
+    tables and summary are exactly those of forgetting the person in the same warehouse on
+    DuckDB, and what it erased is what the rules say, worked out by hand: the person's two
+    events and their rejected record go, the ledger counts those three records as forgotten,
+    another person's property naming them and that person's copy of their anonymous id become
+    null, and nothing of the other persons goes."""
+    for schema in ("staging", "delta", "main"):
+        engine.drop_schema(schema)
+    config = make_config()
+    duck_dir, spark_dir = tmp_path / "duck", tmp_path / "spark"
+    _forget_warehouse(duck_dir, config)
+    shutil.copytree(duck_dir, spark_dir, symlinks=True)
+    # the Spark engine's tables: the published ones, the ingest tables and the state, as a
+    # warehouse whose runs and ingest ran on Spark has them
+    duck = connect(duck_dir)
+    try:
+        engine.create_schema("main")
+        for name in TABLES:
+            if name not in ("forgotten_identifiers", "published_exports") and \
+                    duck.execute("select count(*) from duckdb_tables() where schema_name = "
+                                 "'main' and table_name = ?", [name]).fetchall()[0][0]:
+                with engine.register("_input",
+                                     duck.sql(f"select * from main.{name}").to_arrow_table()):
+                    engine.create_table(qualified("main", name), "select * from _input")
+        on_duckdb = forget_person(duck, config, duck_dir, FORGOTTEN)
+        expected = _ingest_tables(lambda sql: duck.execute(sql).fetchall())
+    finally:
+        duck.close()
+    # the residue check finds the person in the Spark tables before (and nowhere after)
+    before = spark_residue(engine, FORGOTTEN, identifiers_of(engine, FORGOTTEN))
+    assert {"spark main.ingested_events.customer_id", "spark main.ingested_events.anonymous_id",
+            "spark main.ingest_rejects.raw_record", "spark main.identity_map.person_id",
+            "spark main.events.properties"} <= set(before), before
+    con = connect(spark_dir)
+    try:
+        on_spark = forget_person(con, config, spark_dir, FORGOTTEN, engine=engine)
+    finally:
+        con.close()
+    assert on_spark.summary() == on_duckdb.summary()
+    assert (on_spark.events_deleted, on_spark.rejects_deleted, on_spark.events_scrubbed) == (
+        2, 1, 2)
+    assert_exports_equal(spark_dir, duck_dir, min_rows=20)
+    got = _ingest_tables(engine.rows)
+    assert got == expected
+    events = {row[0]: row for row in got["ingested_events"]}
+    columns = TABLES["ingested_events"].column_names
+    assert sorted(events) == ["f3", "f4", "f5"]
+    assert json.loads(events["f3"][columns.index("properties")]) == {
+        "referred_by": None, "device": "mobile"}
+    assert events["f4"][columns.index("anonymous_id")] is None
+    assert [r[columns.index("customer_id")] for r in sorted(events.values())] == [
+        "customer-keep-2", "customer-keep-2", "customer-keep-3"]
+    rejects = TABLES["ingest_rejects"].column_names
+    assert [r[rejects.index("record_number")] for r in got["ingest_rejects"]] == [7]
+    ledger = dict(zip(TABLES["file_ledger"].column_names, got["file_ledger"][0], strict=True))
+    assert (ledger["records_read"], ledger["records_loaded"], ledger["records_rejected"],
+            ledger["records_forgotten"]) == (7, 3, 1, 3)
+    for schema in ("staging", "delta", "main"):
+        engine.drop_schema(schema)
 
 
 def test_bound_values_keep_their_types_on_spark(engine: SparkEngine) -> None:
