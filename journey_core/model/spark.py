@@ -232,6 +232,11 @@ class SparkEngine:
         self._temps: dict[str, DataFrame] = {}
         #: Arrow tables read as tables (`register`), by name.
         self._registered: set[str] = set()
+        #: The permanent tables and views of each schema as the catalog last listed them,
+        #: forgotten once a statement creates, drops or alters one (`_sql`) or a schema
+        #: changes: every table a statement names is looked up (`_qualify`), and each lookup
+        #: was two calls to the catalog, a round trip each to a Spark Connect server.
+        self._catalog: dict[str, frozenset[str]] = {}
 
     # -- translation -----------------------------------------------------------------------
 
@@ -320,7 +325,10 @@ class SparkEngine:
             if tree.args.get("replace"):
                 tree.set("replace", False)
                 self.spark.sql(f"drop table if exists {tree.this.sql(dialect='spark')}")
-        return self.spark.sql(tree.sql(dialect="spark"), args=args or None)
+        frame = self.spark.sql(tree.sql(dialect="spark"), args=args or None)
+        if isinstance(tree, exp.Create | exp.Drop | exp.Alter):
+            self._catalog.clear()  # run by now: Spark runs a command as it is given
+        return frame
 
     def _temp_table(self, name: str, select: exp.Expression, args: dict[str, Any]) -> None:
         """A temporary table: the select's rows, computed now and kept without their lineage
@@ -361,8 +369,14 @@ class SparkEngine:
         self.execute(f"create or replace view {target} as\n{select}")
 
     def exists(self, schema: str, name: str) -> bool:
-        return (self.spark.catalog.databaseExists(schema)
-                and self.spark.catalog.tableExists(f"{schema}.{name}"))
+        known = self._catalog.get(schema)
+        if known is None:
+            catalog = self.spark.catalog
+            known = frozenset(t.name.lower() for t in catalog.listTables(schema)
+                              if not t.isTemporary) if catalog.databaseExists(schema) \
+                else frozenset()
+            self._catalog[schema] = known
+        return name.lower() in known  # the catalog's names are lower case
 
     def tables(self, schema: str) -> list[str]:
         if not self.spark.catalog.databaseExists(schema):
@@ -383,9 +397,11 @@ class SparkEngine:
         self.create_schema(schemas[0])
 
     def create_schema(self, name: str) -> None:
+        self._catalog.pop(name, None)
         self.spark.sql(f"create database if not exists {self._name(name)}")
 
     def drop_schema(self, name: str) -> None:
+        self._catalog.pop(name, None)
         self.spark.sql(f"drop database if exists {self._name(name)} cascade")
 
     @staticmethod
