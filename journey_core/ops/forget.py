@@ -2,7 +2,7 @@
 
 The steps are the privacy layer's (`journey_core.privacy.erasure`); this composes them with a
 full rebuild of every published table and Parquet export. A warehouse whose ingest runs on
-Spark (`spark.ingest: spark`) is erased there too (`journey_core.privacy.spark_erasure`) and
+Spark (`spark.ingest: spark`) is erased there too (`journey_core.ops.spark_erasure`) and
 rebuilt on Spark; the tombstones stay in the DuckDB file, whose own tables are erased as well
 (they may hold what DuckDB's ingest loaded before the warehouse moved to Spark's).
 """
@@ -19,6 +19,7 @@ import duckdb
 from journey_core.config import Config
 from journey_core.model import DuckDBEngine, Engine, clear_staging
 from journey_core.ops.run import HANDOVER, rebuild
+from journey_core.ops.spark_erasure import erase_on_spark, spark_residue
 from journey_core.privacy import PrivacyError
 from journey_core.privacy.erasure import (
     ForgetResult,
@@ -27,7 +28,6 @@ from journey_core.privacy.erasure import (
     identifiers_of,
     published_is_stale,
 )
-from journey_core.privacy.spark_erasure import erase_on_spark, spark_residue
 from journey_core.privacy.tombstones import ensure_tombstone_table
 from journey_core.publish.parquet import prune
 from journey_core.warehouse import ensure_tables

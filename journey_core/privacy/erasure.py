@@ -14,14 +14,13 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
 
 from journey_core.contract.schema import EXPORT_VERSIONS, EXPORTS_LINK, FORGOTTEN_IDENTIFIERS
 from journey_core.contract.vocabulary import FILE_LOADED, IDENTIFIER_TYPES
-from journey_core.model.engine import DuckDBEngine, Engine
 from journey_core.privacy.salt import PrivacyError
 from journey_core.privacy.tombstones import (
     MIN_MENTION,
@@ -29,7 +28,7 @@ from journey_core.privacy.tombstones import (
     ensure_tombstone_table,
     identifier_hash,
 )
-from journey_core.warehouse import WAREHOUSE_FILE, connect, scalar
+from journey_core.warehouse import WAREHOUSE_FILE, connect, exists, scalar
 from journey_core.warehouse.quoting import ident, literal, qualified
 
 _PERSON_COLUMNS = ("person_id", "refused_person_id")
@@ -102,12 +101,36 @@ def erase_person(con: duckdb.DuckDBPyConnection, person_id: str, *, where: Path,
     return result, identifiers
 
 
-def _tables(db: duckdb.DuckDBPyConnection | Engine) -> Engine:
-    """The engine the warehouse's tables are on: DuckDB's (`db` a connection) or Spark's."""
-    return DuckDBEngine(db) if isinstance(db, duckdb.DuckDBPyConnection) else db
+class Tables(Protocol):
+    """Where a warehouse's tables are: what these functions ask of the model layer's engine
+    (DuckDB's or Spark's), which this layer cannot import; a DuckDB connection is wrapped."""
+
+    def exists(self, schema: str, name: str) -> bool: ...
+
+    def scalar(self, sql: str, params: Any = None) -> Any: ...
+
+    def rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]: ...
 
 
-def published_is_stale(db: duckdb.DuckDBPyConnection | Engine) -> bool:
+class _Connection:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def exists(self, schema: str, name: str) -> bool:
+        return exists(self.con, schema, name)
+
+    def scalar(self, sql: str, params: Any = None) -> Any:
+        return scalar(self.con, sql, params)
+
+    def rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or []).fetchall()
+
+
+def _tables(db: duckdb.DuckDBPyConnection | Tables) -> Tables:
+    return _Connection(db) if isinstance(db, duckdb.DuckDBPyConnection) else db
+
+
+def published_is_stale(db: duckdb.DuckDBPyConnection | Tables) -> bool:
     """Events were loaded since the last publish (or nothing was ever published)."""
     db = _tables(db)
     if not db.exists("main", "events"):
@@ -116,7 +139,7 @@ def published_is_stale(db: duckdb.DuckDBPyConnection | Engine) -> bool:
                           "(select 1 from main.events e where e.event_id = i.event_id)"))
 
 
-def identifiers_of(db: duckdb.DuckDBPyConnection | Engine,
+def identifiers_of(db: duckdb.DuckDBPyConnection | Tables,
                    person_id: str) -> list[tuple[str, str]]:
     db = _tables(db)
     if not db.exists("main", "identity_map"):

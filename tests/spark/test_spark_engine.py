@@ -31,8 +31,8 @@ from journey_core.model import RunContext, build_step, clear_staging
 from journey_core.ops import PipelineError, hand_over
 from journey_core.ops.forget import forget_person
 from journey_core.ops.run import rebuild
+from journey_core.ops.spark_erasure import spark_residue
 from journey_core.privacy.erasure import identifiers_of
-from journey_core.privacy.spark_erasure import spark_residue
 from journey_core.quality import check_table
 from journey_core.warehouse import connect, ensure_tables
 from journey_core.warehouse.quoting import qualified
