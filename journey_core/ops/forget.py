@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from journey_core.config import Config
-from journey_core.model import DuckDBEngine, Engine, clear_staging
+from journey_core.model import DuckDBEngine, Engine
 from journey_core.ops.run import HANDOVER, rebuild
 from journey_core.ops.spark_erasure import erase_on_spark, spark_residue
 from journey_core.privacy import PrivacyError
@@ -67,8 +67,8 @@ def forget_person(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir:
                                        identifiers=identifiers_of(tables, person_id))
     if engine is not None:
         # the tombstones are committed first: a forget cut off from here on is finished by
-        # the next, which finds the person in the Spark tables' identity_map still
-        clear_staging(engine)
+        # the next, which finds the person in the Spark tables' identity_map still (what an
+        # unpublished run staged goes with the rebuild's `clear_staging`)
         erase_on_spark(engine, person_id, identifiers, result)
         # DuckDB's copy of the ingest tables from before the warehouse ingested on Spark
         shutil.rmtree(warehouse_dir / HANDOVER, ignore_errors=True)

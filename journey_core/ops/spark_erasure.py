@@ -29,7 +29,12 @@ import pyarrow as pa
 from journey_core.contract.schema import FILE_LEDGER, PUBLISHED, TABLES
 from journey_core.contract.vocabulary import FILE_LOADED, IDENTIFIER_TYPES
 from journey_core.ingest.spark import SparkTables, replace_table, settle
-from journey_core.privacy.erasure import _PAIR_COLUMNS, _PERSON_COLUMNS, ForgetResult
+from journey_core.privacy.erasure import (
+    _PAIR_COLUMNS,
+    _PERSON_COLUMNS,
+    ForgetResult,
+    identifier_pairs,
+)
 from journey_core.privacy.tombstones import MIN_MENTION, Tombstones
 from journey_core.warehouse.quoting import ident, literal
 
@@ -70,15 +75,7 @@ def _marked(table: str, columns: dict[str, pa.DataType]) -> _Marked | None:
     for column in _PERSON_COLUMNS:
         if column in columns:
             deleted.append(f"coalesce(x.{ident(column)} = $person, false)")
-    pairs = [(f"x.{ident(t)}", f"x.{ident(v)}") for t, v in _PAIR_COLUMNS
-             if t in columns and v in columns]
-    if "person_id" not in columns and "anchor_type" not in columns and \
-            set(IDENTIFIER_TYPES) <= set(columns):
-        anchor_type = "case " + " ".join(
-            f"when x.{ident(c)} is not null then {literal(c)}" for c in IDENTIFIER_TYPES) + " end"
-        anchor_value = "coalesce(" + ", ".join(f"x.{ident(c)}" for c in IDENTIFIER_TYPES) + ")"
-        pairs.insert(0, (anchor_type, anchor_value))
-    for n, (type_sql, value_sql) in enumerate(pairs):
+    for n, (type_sql, value_sql) in enumerate(identifier_pairs(columns)):
         joins.append(f"left join _forget_ids as p{n} on p{n}.identifier_type = {type_sql} "
                      f"and p{n}.identifier_value = {value_sql}")
         deleted.append(f"p{n}.identifier_value is not null")

@@ -11,6 +11,7 @@ then rebuilds every published table and Parquet export and calls `find_residue`.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -244,6 +245,21 @@ def _erase(con: duckdb.DuckDBPyConnection, person_id: str,
         con.unregister("_forget_ids")
 
 
+def identifier_pairs(columns: Iterable[str]) -> list[tuple[str, str]]:
+    """(type, value) SQL over the alias `x` of each identifier a table's row is the person's
+    by: the event's anchor (its strongest identifier) for events without a person column,
+    then the table's identifier pair columns."""
+    names = set(columns)
+    pairs = [(f"x.{ident(t)}", f"x.{ident(v)}") for t, v in _PAIR_COLUMNS if {t, v} <= names]
+    if "person_id" not in names and "anchor_type" not in names and \
+            set(IDENTIFIER_TYPES) <= names:
+        anchor_type = "case " + " ".join(
+            f"when x.{ident(c)} is not null then {literal(c)}" for c in IDENTIFIER_TYPES) + " end"
+        anchor_value = "coalesce(" + ", ".join(f"x.{ident(c)}" for c in IDENTIFIER_TYPES) + ")"
+        pairs.insert(0, (anchor_type, anchor_value))
+    return pairs
+
+
 def _delete_rows_of(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, str],
                     person_id: str) -> int:
     """Delete the rows that are the person's: a person column names them, an identifier pair
@@ -253,17 +269,7 @@ def _delete_rows_of(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str
         if column in columns:
             conditions.append(f"x.{ident(column)} = ?")
             params.append(person_id)
-    pairs = [p for p in _PAIR_COLUMNS if set(p) <= set(columns)]
-    if "person_id" not in columns and "anchor_type" not in columns and \
-            set(IDENTIFIER_TYPES) <= set(columns):
-        anchor_type = "case " + " ".join(
-            f"when x.{ident(c)} is not null then {literal(c)}" for c in IDENTIFIER_TYPES) + " end"
-        anchor_value = "coalesce(" + ", ".join(f"x.{ident(c)}" for c in IDENTIFIER_TYPES) + ")"
-        pair_sql = [(anchor_type, anchor_value)]
-    else:
-        pair_sql = []
-    pair_sql += [(f"x.{ident(t)}", f"x.{ident(v)}") for t, v in pairs]
-    for type_sql, value_sql in pair_sql:
+    for type_sql, value_sql in identifier_pairs(columns):
         conditions.append(f"exists (select 1 from _forget_ids f where f.identifier_type = "
                           f"{type_sql} and f.identifier_value = {value_sql})")
     if not conditions:
