@@ -113,7 +113,8 @@ class SourceConfig(_Model):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     #: A folder and a file-name pattern (`web/*.ndjson`, relative to the config's folder), or
-    #: with `spark.ingest: spark` a URI Spark's readers list (`s3a://bucket/web/*.ndjson`).
+    #: on the Spark engine with its own ingest (`spark.ingest: spark`, the default) a URI
+    #: Spark's readers list (`s3a://bucket/web/*.ndjson`).
     path: str
     format: Literal["csv", "ndjson", "parquet"]
     fields: dict[str, str] = {}
@@ -294,12 +295,14 @@ class SparkSettings(_Model):
     #: tables' catalog (`metastore_db`), so runs are incremental; an object store needs a
     #: metastore of its own (`conf`), else every run rebuilds every person.
     warehouse: str | None = None
-    #: Where the source files are ingested: `duckdb` (the DuckDB file's loader, its tables
-    #: handed over to Spark each run) or `spark` (Spark's readers, into the Spark tables:
-    #: `journey_core.ingest.spark`), for runs on the Spark engine. Chosen once per warehouse:
-    #: a warehouse whose ingest ran on Spark refuses DuckDB's hand-over, `journeys rejects
-    #: --config` reads the Spark tables and `journeys forget` refuses. See docs/spark-ingest.md.
-    ingest: Literal["duckdb", "spark"] = "duckdb"
+    #: Where a run on the Spark engine ingests the source files: `spark` (Spark's readers,
+    #: into the Spark tables: `journey_core.ingest.spark`) or `duckdb` (the DuckDB file's
+    #: loader, faster on one machine, its tables handed over to Spark each run). A warehouse
+    #: whose ingest ran on DuckDB hands its ingest tables over once, at its first ingest on
+    #: Spark; one whose ingest ran on Spark refuses DuckDB's hand-over from then on. On such a
+    #: warehouse `journeys rejects` and `journeys forget` read and erase the Spark tables when
+    #: the engine is Spark's (`engine: spark`, or `--engine spark`). See docs/spark-ingest.md.
+    ingest: Literal["duckdb", "spark"] = "spark"
 
 
 #: The engines a run can build the tables on.
@@ -365,6 +368,12 @@ class Config(_Model):
             raise ValueError("abandonment rule names must be unique")
         return self
 
+    def ingest_on_spark(self, engine: str | None = None) -> bool:
+        """The source files are ingested with Spark's readers into the Spark tables: the
+        engine (`engine`, a command's `--engine`, else the config's) is Spark's and
+        `spark.ingest` is `spark`, its default."""
+        return (engine or self.engine) == "spark" and self.spark.ingest == "spark"
+
     def landing_folder(self, source: SourceConfig) -> Path:
         """The folder the source's files are read from (relative paths: below `base_dir`)."""
         folder = Path(source.path).parent
@@ -388,7 +397,7 @@ def source_patterns(source: SourceConfig) -> list[str]:
 
 def source_uri(source: SourceConfig) -> str | None:
     """The folder of a source given as a URI (`s3a://bucket/landing/web/*.ndjson`,
-    `file:///data/web/*.ndjson`): only ingest with Spark's readers (`spark.ingest: spark`)
+    `file:///data/web/*.ndjson`): only ingest with Spark's readers (`Config.ingest_on_spark`)
     lists and reads such a source. None for a path."""
     if "://" not in source.path:
         return None

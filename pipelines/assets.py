@@ -85,7 +85,8 @@ def ingested_events(context: dg.AssetExecutionContext,
         started = time.monotonic()
         # `spark.ingest: spark`: Spark's readers load the Spark tables; else DuckDB's loader
         spark = warehouse.models(con) if warehouse.ingest_on_spark() else None
-        summary = (ingest_files_on_spark(con, spark, config, warehouse.reporter(context))
+        summary = (ingest_files_on_spark(con, spark, config, warehouse.handover_folder(),
+                                         warehouse.reporter(context))
                    if spark else ingest_files(con, config, progress=warehouse.reporter(context)))
         loaded = time.monotonic()
         # The raw events, the ledger and the quarantine, against the time of the check. Ingest

@@ -49,8 +49,7 @@ RUN_LOCK = ".journeys-run.lock"
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     # sources given as URIs are read by ingest with Spark's readers only
-    check_paths(config, uris=(args.engine or config.engine) == "spark"
-                and config.spark.ingest == "spark")
+    check_paths(config, uris=config.ingest_on_spark(args.engine))
     warehouse = Path(args.warehouse)
     warehouse.mkdir(parents=True, exist_ok=True)
     with (warehouse / RUN_LOCK).open("w") as lock:
@@ -253,9 +252,14 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     warehouse = Path(args.warehouse)
+    engine = None
+    if config.ingest_on_spark(args.engine):  # the ingest tables are the Spark engine's
+        from journey_core.model.spark import spark_engine  # the spark extra
+
+        engine = spark_engine(config, warehouse)
     con = _open_warehouse(warehouse, read_only=False)
     try:
-        result = forget_person(con, config, warehouse, args.person)
+        result = forget_person(con, config, warehouse, args.person, engine=engine)
     finally:
         con.close()
     compact_warehouse(warehouse)  # deleted rows' bytes would stay in the file's free blocks
@@ -276,22 +280,24 @@ def cmd_rejects(args: argparse.Namespace) -> int:
     if args.export and not args.config:
         raise ConfigError("journeys rejects --export needs --config (the sources' formats and "
                           "landing folders)")
+    if args.engine == "spark" and not args.config:
+        raise ConfigError("journeys rejects --engine spark needs --config (the Spark settings)")
     config = load_config(args.config) if args.config else None
     warehouse = Path(args.warehouse)
     con = _open_warehouse(warehouse, read_only=True)
     where = str(warehouse / WAREHOUSE_FILE)
     try:
         db: Any = con
-        # `spark.ingest: spark` (for `--engine spark` runs too): ingest wrote the Spark tables
-        if config is not None and config.spark.ingest == "spark":
+        # ingest on the Spark engine wrote the Spark tables
+        if config is not None and config.ingest_on_spark(args.engine):
             from journey_core.model.spark import spark_engine  # the spark extra
 
             db = spark_engine(config, warehouse)
             where = f"the Spark tables ({db.where})"
         elif (warehouse / "spark").is_dir():
-            print("journeys: this warehouse has Spark tables: if its ingest runs on Spark "
-                  "(spark.ingest: spark), pass --config to read their rejects; these are the "
-                  "DuckDB file's", file=sys.stderr)
+            print("journeys: this warehouse has Spark tables: if its ingest runs on Spark, "
+                  "pass --config and --engine spark (or engine: spark in the config) to read "
+                  "their rejects; these are the DuckDB file's", file=sys.stderr)
         groups = summarize(db, args.source)
         files = rejected_files(db, args.source)
         exported = (export_for_replay(db, config, Path(args.export), args.source)
@@ -433,6 +439,10 @@ def _add_forget(sub: Any) -> None:
     fgt.add_argument("--warehouse", required=True, metavar="DIR", help="warehouse folder")
     fgt.add_argument("--person", required=True, metavar="ID",
                      help="person_id as in identity_map / events")
+    fgt.add_argument("--engine", choices=ENGINES,
+                     help="where the warehouse's runs build the tables (default: the config's "
+                     "`engine`): with spark, the person is erased from the Spark tables too "
+                     "(unless spark.ingest is duckdb) and everything is rebuilt on Spark")
     fgt.set_defaults(func=cmd_forget)
 
 
@@ -447,8 +457,12 @@ def _add_rejects(sub: Any) -> None:
     rej.add_argument("--warehouse", required=True, metavar="DIR", help="warehouse folder")
     rej.add_argument("--source", help="only this source")
     rej.add_argument("--export", metavar="OUT", help="write replay files into this folder")
-    rej.add_argument("--config", help="pipeline config YAML (needed with --export; with "
-                     "spark.ingest: spark, the rejects are read from the Spark tables)")
+    rej.add_argument("--config", help="pipeline config YAML (needed with --export and "
+                     "--engine spark)")
+    rej.add_argument("--engine", choices=ENGINES,
+                     help="where the warehouse's runs build the tables (default: the config's "
+                     "`engine`): with spark, the rejects are read from the Spark tables, which "
+                     "Spark's ingest writes (unless spark.ingest is duckdb)")
     rej.add_argument("-v", "--verbose", action="store_true",
                      help="show what was wrong with each group's first record")
     rej.set_defaults(func=cmd_rejects)

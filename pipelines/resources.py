@@ -50,7 +50,7 @@ class JourneysResource(dg.ConfigurableResource):
     def ingest_on_spark(self) -> bool:
         """Source files are loaded with Spark's readers into the Spark tables (`spark.ingest:
         spark` on the Spark engine), not by DuckDB's loader."""
-        return self.on_spark() and self.load().spark.ingest == "spark"
+        return self.load().ingest_on_spark(self.engine_name())
 
     def models(self, con: duckdb.DuckDBPyConnection) -> Engine:
         """The engine the tables are built, checked and published on: DuckDB's, on `con`, or

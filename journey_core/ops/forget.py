@@ -2,7 +2,7 @@
 
 The steps are the privacy layer's (`journey_core.privacy.erasure`); this composes them with a
 full rebuild of every published table and Parquet export. A warehouse whose ingest runs on
-Spark (`spark.ingest: spark`) is erased there too (`journey_core.ops.spark_erasure`) and
+Spark (`Config.ingest_on_spark`) is erased there too (`journey_core.ops.spark_erasure`) and
 rebuilt on Spark; the tombstones stay in the DuckDB file, whose own tables are erased as well
 (they may hold what DuckDB's ingest loaded before the warehouse moved to Spark's).
 """
@@ -45,11 +45,12 @@ def forget_person(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir:
     off anywhere is finished by the next). Raises PrivacyError for a person the warehouse never
     knew, or when a table or Parquet file still names the person after the rebuild.
 
-    With `spark.ingest: spark` (for runs with `--engine spark` too) the ingest tables are the
-    Spark engine's (`engine`, else the config's session): the person is erased there and
-    everything is rebuilt there."""
+    When the warehouse's ingest runs on Spark (`Config.ingest_on_spark`: `engine: spark` in
+    the config, or an `engine` given, as `journeys forget --engine spark` gives it) the ingest
+    tables are the Spark engine's (`engine`, else the config's session): the person is erased
+    there and everything is rebuilt there."""
     warehouse_dir = Path(warehouse_dir)
-    if config.spark.ingest == "spark" and engine is None:
+    if config.ingest_on_spark() and engine is None:
         from journey_core.model.spark import spark_engine  # the spark extra
 
         engine = spark_engine(config, warehouse_dir)

@@ -45,7 +45,7 @@ def check_paths(config: Config, *, uris: bool = False) -> None:
             if not uris:
                 raise PipelineError(f"source {source.name!r}: {source.path} is a URI, which "
                                     "only ingest with Spark's readers reads (engine: spark, "
-                                    "spark.ingest: spark)")
+                                    "whose spark.ingest is spark by default)")
             continue
         folder = config.landing_folder(source)
         if not folder.is_dir():
@@ -80,15 +80,33 @@ def _file_reporter(total: int, progress: Progress | None) -> Callable[[FileResul
 
 
 def ingest_files_on_spark(con: duckdb.DuckDBPyConnection, engine: SparkTables, config: Config,
-                          progress: Progress | None = None) -> IngestSummary:
+                          handover: Path, progress: Progress | None = None, *,
+                          loaded_at: datetime | None = None) -> IngestSummary:
     """Check the source folders, then load every new file with Spark's readers into the Spark
     engine's ingest tables (`spark.ingest: spark`; `journey_core.ingest.spark`). The
-    tombstones stay in the DuckDB file `con` (`journeys forget` writes them there)."""
+    tombstones stay in the DuckDB file `con` (`journeys forget` writes them there).
+
+    A warehouse whose ingest ran on DuckDB until now (its DuckDB file's ledger has files, the
+    Spark tables' none) first hands DuckDB's ingest tables over (`hand_over`, through the
+    folder `handover`): its files are not loaded again, and what it loaded, rejected and
+    forgot stays, as if its ingest had always run on Spark."""
     check_paths(config, uris=True)
     clear_staging(engine)
+    if _ingested_on_duckdb_only(con, engine):
+        hand_over(con, engine, handover)
     files = spark_ingest.list_files(engine, config)
     return spark_ingest.ingest(engine, config, load_tombstones(con), files=files,
+                               loaded_at=loaded_at,
                                progress=_file_reporter(len(files), progress))
+
+
+def _ingested_on_duckdb_only(con: duckdb.DuckDBPyConnection, engine: Engine) -> bool:
+    """The DuckDB file's ledger has files and the Spark tables' ledger has none."""
+    duck = DuckDBEngine(con)
+    return (duck.exists("main", "file_ledger")
+            and duck.scalar("select count(*) from main.file_ledger") > 0
+            and not (engine.exists("main", "file_ledger")
+                     and engine.scalar("select count(*) from main.file_ledger") > 0))
 
 
 def start_run(engine: Engine, config: Config, *,
@@ -120,9 +138,9 @@ def hand_over(con: duckdb.DuckDBPyConnection, engine: Engine, folder: Path) -> N
             "select count(*) from main.file_ledger") > duck.scalar(
             "select count(*) from main.file_ledger"):
         raise PipelineError("the Spark tables' ledger knows files the DuckDB file's does not: "
-                            "this warehouse's ingest ran on Spark (spark.ingest: spark), and "
-                            "a hand-over from DuckDB would drop those files' rows; set "
-                            "spark.ingest: spark again")
+                            "this warehouse's ingest ran on Spark, and a hand-over from "
+                            "DuckDB (spark.ingest: duckdb) would drop those files' rows; "
+                            "leave spark.ingest at spark, its default")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     engine.create_schema("main")

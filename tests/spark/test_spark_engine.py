@@ -28,7 +28,7 @@ from journey_core.contract.schema import TABLES
 from journey_core.ingest import IngestSummary
 from journey_core.ingest.loader import _EVENT_SCHEMA
 from journey_core.model import RunContext, build_step, clear_staging
-from journey_core.ops import PipelineError, hand_over
+from journey_core.ops import PipelineError, hand_over, ingest_files_on_spark
 from journey_core.ops.forget import forget_person
 from journey_core.ops.run import rebuild
 from journey_core.ops.spark_erasure import spark_residue
@@ -39,6 +39,7 @@ from journey_core.warehouse.quoting import qualified
 from pipelines import cli
 from tests.helpers import (
     CLOCK_COLUMNS,
+    DEFAULT_RULES,
     T0,
     build_warehouse,
     event,
@@ -306,18 +307,25 @@ def _forget_warehouse(folder: Path, config: Config) -> None:
         con.close()
 
 
-def test_forget_on_spark_erases_what_forget_on_duckdb_erases(engine: SparkEngine,
-                                                            tmp_path: Path) -> None:
-    """`journeys forget` of a warehouse whose ingest runs on Spark (through a Spark Connect
-    client) erases the person from the Spark tables and rebuilds there: its exports, ingest
-    tables and summary are exactly those of forgetting the person in the same warehouse on
-    DuckDB, and what it erased is what the rules say, worked out by hand: the person's two
-    events and their rejected record go, the ledger counts those three records as forgotten,
-    another person's property naming them and that person's copy of their anonymous id become
-    null, and nothing of the other persons goes."""
+def test_forget_on_spark_erases_what_forget_on_duckdb_erases(
+        server: SparkSession, engine: SparkEngine, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`journeys forget --engine spark` of a warehouse whose ingest runs on Spark (the CLI a
+    Spark Connect client of the module's server) erases the person from the Spark tables and
+    rebuilds there: its exports, ingest tables and summary are exactly those of forgetting the
+    person in the same warehouse on DuckDB, and what it erased is what the rules say, worked
+    out by hand: the person's two events and their rejected record go, the ledger counts those
+    three records as forgotten, another person's property naming them and that person's copy
+    of their anonymous id become null, and nothing of the other persons goes."""
     for schema in ("staging", "delta", "main"):
         engine.drop_schema(schema)
     config = make_config()
+    port = server.conf.get("spark.connect.grpc.binding.port")
+    config_path = tmp_path / "journeys.yaml"
+    config_path.write_text(json.dumps({  # JSON is YAML
+        "sources": [s.model_dump(exclude_defaults=True) for s in config.sources],
+        "stages": {"rules": DEFAULT_RULES}, "spark": {"master": f"sc://localhost:{port}"}}))
+    assert load_config(config_path).stages == config.stages
     duck_dir, spark_dir = tmp_path / "duck", tmp_path / "spark"
     _forget_warehouse(duck_dir, config)
     shutil.copytree(duck_dir, spark_dir, symlinks=True)
@@ -342,13 +350,11 @@ def test_forget_on_spark_erases_what_forget_on_duckdb_erases(engine: SparkEngine
     assert {"spark main.ingested_events.customer_id", "spark main.ingested_events.anonymous_id",
             "spark main.ingest_rejects.raw_record", "spark main.identity_map.person_id",
             "spark main.events.properties"} <= set(before), before
-    con = connect(spark_dir)
-    try:
-        on_spark = forget_person(con, config, spark_dir, FORGOTTEN, engine=engine)
-    finally:
-        con.close()
-    assert on_spark.summary() == on_duckdb.summary()
-    assert (on_spark.events_deleted, on_spark.rejects_deleted, on_spark.events_scrubbed) == (
+    capsys.readouterr()
+    assert cli.main(["forget", "--engine", "spark", "--config", str(config_path),
+                     "--warehouse", str(spark_dir), "--person", FORGOTTEN]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == on_duckdb.summary()
+    assert (on_duckdb.events_deleted, on_duckdb.rejects_deleted, on_duckdb.events_scrubbed) == (
         2, 1, 2)
     assert_exports_equal(spark_dir, duck_dir, min_rows=20)
     got = _ingest_tables(engine.rows)
@@ -404,7 +410,8 @@ def test_ingest_with_sparks_readers_writes_what_the_duckdb_loader_writes(
     malformed line; an empty file; a copy of a loaded file under another name (skipped); a
     CSV that is not UTF-8 (rejected whole), later fixed (its version 2); a Parquet file; a
     re-export with new content (version 2), after a person was forgotten (their records
-    dropped); an ingest cut off before its ledger rows (its rows removed by the next)."""
+    dropped); an ingest cut off before its ledger rows (its rows removed by the next); the first
+    Spark ingest of a warehouse whose ingest ran on DuckDB (DuckDB's tables handed over)."""
     from journey_core.ingest import ingest as duck_ingest
     from journey_core.ingest import spark as spark_ingest
     from journey_core.ingest import undo as duck_undo
@@ -480,6 +487,20 @@ def test_ingest_with_sparks_readers_writes_what_the_duckdb_loader_writes(
         # the last ingest undone on both
         summary = IngestSummary(loaded_at=third)
         assert spark_ingest.undo(engine, summary) == duck_undo(duck, summary) == 1
+        assert _ingest_tables(engine.rows) == _ingest_tables(
+            lambda q: duck.execute(q).fetchall())
+
+        # a warehouse whose ingest ran on DuckDB moves to Spark's: its first ingest on Spark
+        # takes DuckDB's ingest tables over (what was loaded, rejected and forgotten), then
+        # loads just what DuckDB's loader would load next: the undone file and a new one
+        engine.drop_schema("main")
+        shutil.copy(sample / "web/web_2026-09-05.ndjson", land / "web/web_2026-09-05.ndjson")
+        fifth = third + timedelta(hours=1)
+        got = ingest_files_on_spark(duck, engine, config, tmp_path / "handover",
+                                    loaded_at=fifth)
+        assert got.files == duck_ingest(duck, config, loaded_at=fifth).files
+        assert sorted(f.path for f in got.files if not f.skipped) == [
+            "web/web_2026-09-04.ndjson", "web/web_2026-09-05.ndjson"]
         assert _ingest_tables(engine.rows) == _ingest_tables(
             lambda q: duck.execute(q).fetchall())
     finally:

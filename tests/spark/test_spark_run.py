@@ -31,9 +31,11 @@ skip_unless_spark()
 
 #: The first Spark run takes the sample's files of the days up to this one; the second all.
 FIRST_RUN_THROUGH = date(2026, 9, 20)
-#: What the test's config adds for Spark: tiny data on two cores, few partitions.
+#: What the test's config adds for Spark: tiny data on two cores, few partitions; the first
+#: run's ingest on DuckDB (`spark.ingest: duckdb`, handed over to Spark).
 SPARK_CONFIG = """
 spark:
+  ingest: duckdb
   conf:
     spark.driver.memory: 1g
     spark.sql.shuffle.partitions: "2"
@@ -66,9 +68,10 @@ def test_journeys_run_on_spark_exports_what_the_duckdb_engine_exports(
     the DuckDB engine exports for those files; the second, once every file has landed
     (stores' and surveys' files for days long published among them), is incremental on
     Spark's persisted tables and state, and its exports are exactly those of the DuckDB
-    engine's one full run of the sample. The second run ingests with Spark's readers
-    (`spark.ingest: spark`) into the tables the first run's DuckDB ingest handed over. A model
-    using a construct that Spark cannot run fails a run here."""
+    engine's one full run of the sample. The first run ingests with DuckDB's loader
+    (`spark.ingest: duckdb`) and hands its tables over; the second with Spark's readers (the
+    default) into the tables handed over. A model using a construct that Spark cannot run
+    fails a run here."""
     fail_if_missing()
     sample = sample_config_path.parent
     config_path = landing(tmp_path, sample, "landing")
@@ -90,16 +93,17 @@ def test_journeys_run_on_spark_exports_what_the_duckdb_engine_exports(
     for rel in files:
         shutil.copy(sample / rel, config_path.parent / rel)
     # from now on the warehouse's ingest runs on Spark (Spark's readers, into its tables)
-    config_path.write_text(config_path.read_text().replace("spark:\n",
-                                                           "spark:\n  ingest: spark\n"))
+    config_path.write_text(config_path.read_text().replace("  ingest: duckdb\n", ""))
+    assert "ingest:" not in config_path.read_text()
     printed = _journeys_run_on_spark(config_path, out)
     assert "engine: spark local[2]" in printed.splitlines()
     (rebuilt,) = re.findall(r"^run: incremental, (\d+) persons rebuilt$", printed, re.M)
     persons = len(set(exported(out / "parquet" / "events")["person_id"].to_pylist()))
     assert 0 < int(rebuilt) < persons  # the touched persons only
     assert_exports_equal(out, sample_warehouse)
-    # `journeys rejects` of the config reads the Spark tables: what DuckDB's run rejected
-    got = _journeys(["rejects", "--config", str(config_path), "--warehouse", str(out), "-v"])
+    # `journeys rejects --engine spark` reads the Spark tables: what DuckDB's run rejected
+    got = _journeys(["rejects", "--config", str(config_path), "--engine", "spark",
+                     "--warehouse", str(out), "-v"])
     expected = _journeys(["rejects", "--warehouse", str(sample_warehouse), "-v"])
     assert got.splitlines()[0].startswith("rejected records in the Spark tables (spark ")
     assert got.splitlines()[1:] == expected.splitlines()[1:]

@@ -290,3 +290,17 @@ def test_a_source_given_as_a_uri_is_read_only_by_ingest_on_spark(tmp_path):
         check_paths(config)
     check_paths(config, uris=True)
     assert source_uri(_load(tmp_path, SOURCE).sources[0]) is None
+
+
+def test_a_run_on_spark_ingests_on_spark_unless_the_config_says_duckdb(tmp_path):
+    """The Spark engine ingests with Spark's readers by default (`spark.ingest: spark`),
+    whether the config or the command (`--engine spark`) chooses the engine; `spark.ingest:
+    duckdb` keeps DuckDB's loader; the DuckDB engine never ingests on Spark."""
+    default = _load(tmp_path, SOURCE)
+    assert not default.ingest_on_spark()
+    assert default.ingest_on_spark("spark")
+    assert not default.ingest_on_spark("duckdb")
+    on_spark = _load(tmp_path, SOURCE + "engine: spark\n")
+    assert on_spark.ingest_on_spark() and not on_spark.ingest_on_spark("duckdb")
+    by_duckdb = _load(tmp_path, SOURCE + "engine: spark\nspark: {ingest: duckdb}\n")
+    assert not by_duckdb.ingest_on_spark() and not by_duckdb.ingest_on_spark("spark")
