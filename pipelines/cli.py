@@ -441,8 +441,9 @@ def _add_forget(sub: Any) -> None:
                      help="person_id as in identity_map / events")
     fgt.add_argument("--engine", choices=ENGINES,
                      help="where the warehouse's runs build the tables (default: the config's "
-                     "`engine`): with spark, the person is erased from the Spark tables too "
-                     "(unless spark.ingest is duckdb) and everything is rebuilt on Spark")
+                     "`engine`): with spark and Spark's ingest (spark.ingest: spark, the "
+                     "default), the person is erased from the Spark tables too and everything "
+                     "is rebuilt on Spark")
     fgt.set_defaults(func=cmd_forget)
 
 

@@ -45,15 +45,10 @@ def forget_person(con: duckdb.DuckDBPyConnection, config: Config, warehouse_dir:
     off anywhere is finished by the next). Raises PrivacyError for a person the warehouse never
     knew, or when a table or Parquet file still names the person after the rebuild.
 
-    When the warehouse's ingest runs on Spark (`Config.ingest_on_spark`: `engine: spark` in
-    the config, or an `engine` given, as `journeys forget --engine spark` gives it) the ingest
-    tables are the Spark engine's (`engine`, else the config's session): the person is erased
-    there and everything is rebuilt there."""
+    `engine`: the Spark engine, when the warehouse's ingest runs on Spark
+    (`Config.ingest_on_spark`; `journeys forget` starts the config's session then): the ingest
+    tables are that engine's, the person is erased there and everything is rebuilt there."""
     warehouse_dir = Path(warehouse_dir)
-    if config.ingest_on_spark() and engine is None:
-        from journey_core.model.spark import spark_engine  # the spark extra
-
-        engine = spark_engine(config, warehouse_dir)
     tables = engine or DuckDBEngine(con)
     ensure_tables(con, ["ingested_events", "ingest_rejects", "file_ledger"])
     ensure_tombstone_table(con)

@@ -92,6 +92,16 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
     assert not (tmp_path / "wh").exists()
 
 
+def test_rejects_on_spark_needs_the_config(tmp_path: Path) -> None:
+    """`journeys rejects --engine spark` without `--config` (the Spark settings) exits 2 and
+    says what it needs, before it opens anything."""
+    result = journeys("rejects", "--engine", "spark", "--warehouse", str(tmp_path / "wh"),
+                      cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("journeys: journeys rejects --engine spark needs --config "
+                                     "(the Spark settings)")
+
+
 def test_missing_config_file(tmp_path: Path) -> None:
     """A config path that does not exist exits 2 and says so."""
     result = journeys("run", "--config", str(tmp_path / "nope.yaml"), "--warehouse",
