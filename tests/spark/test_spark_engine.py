@@ -401,7 +401,8 @@ def _lines(path: Path) -> list[str]:
 
 
 def test_ingest_with_sparks_readers_writes_what_the_duckdb_loader_writes(
-        engine: SparkEngine, sample_config_path: Path, tmp_path: Path) -> None:
+        server: SparkSession, engine: SparkEngine, sample_config_path: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """`spark.ingest: spark` (`journey_core.ingest.spark`, through a Spark Connect client)
     against DuckDB's loader on the same files at the same load times, three ingests and an
     undo: the ingest tables are equal row by row, every column. The files trip each rule: an
@@ -411,7 +412,9 @@ def test_ingest_with_sparks_readers_writes_what_the_duckdb_loader_writes(
     CSV that is not UTF-8 (rejected whole), later fixed (its version 2); a Parquet file; a
     re-export with new content (version 2), after a person was forgotten (their records
     dropped); an ingest cut off before its ledger rows (its rows removed by the next); the first
-    Spark ingest of a warehouse whose ingest ran on DuckDB (DuckDB's tables handed over)."""
+    Spark ingest of a warehouse whose ingest ran on DuckDB (DuckDB's tables handed over). Then
+    `journeys rejects --engine spark` (the CLI a Spark Connect client) lists the Spark tables'
+    rejects as `journeys rejects` lists the DuckDB file's."""
     from journey_core.ingest import ingest as duck_ingest
     from journey_core.ingest import spark as spark_ingest
     from journey_core.ingest import undo as duck_undo
@@ -505,6 +508,21 @@ def test_ingest_with_sparks_readers_writes_what_the_duckdb_loader_writes(
             lambda q: duck.execute(q).fetchall())
     finally:
         duck.close()
+    # `journeys rejects --engine spark` reads the Spark tables' rejects: what DuckDB's say
+    port = server.conf.get("spark.connect.grpc.binding.port")
+    connect_config = config_path.with_name("connect.yaml")
+    connect_config.write_text(config_path.read_text()
+                              + f"spark:\n  master: sc://localhost:{port}\n")
+    capsys.readouterr()
+    assert cli.main(["rejects", "--engine", "spark", "--config", str(connect_config),
+                     "--warehouse", str(duck_dir), "-v"]) == 0
+    got_rejects = capsys.readouterr().out.splitlines()
+    assert cli.main(["rejects", "--warehouse", str(duck_dir), "-v"]) == 0
+    expected_rejects = capsys.readouterr().out.splitlines()
+    assert got_rejects[0] == expected_rejects[0].replace(
+        str(duck_dir / "journeys.duckdb"), f"the Spark tables (spark connect sc://localhost:{port})")
+    assert got_rejects[1:] == expected_rejects[1:]
+    assert "conflicting_duplicate" in "\n".join(got_rejects) and len(got_rejects) > 5
     # the same files as sources given by URI: listed by Spark's reader (its empty files are not
     # listed), recorded under their URIs; else the rows DuckDB's loader writes
     uri_config = config_path.with_name("uris.yaml")
