@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -493,14 +493,8 @@ def ingest(con: duckdb.DuckDBPyConnection, config: Config, *, loaded_at: datetim
                        loaded_at=loaded_at, texts=texts)
                 done(FileResult(path=new.rel, source=source.name, skipped=True))
                 continue
-            records = None
-            if not columnar_ok or not data:
-                file_schema = None
-            elif source.format == "parquet":
-                file_schema = describe(con, path)
-            else:
-                records = _text_records(mapper, path, data)
-                file_schema = None if records is None else _TextKey(records.header)
+            file_schema, records = (_columnar_key(con, mapper, path, data) if columnar_ok
+                                    else (None, None))
             held = sum(len(r) for r in texts)
             if batch and (file_schema != schema or held >= TEXT_BATCH_RECORDS):
                 _flush(con, config, source, batch, schema, done, salt=salt,
@@ -548,6 +542,73 @@ def _text_records(mapper: SourceMapper, path: Path, data: bytes) -> TextRecords 
     return records
 
 
+def _columnar_key(con: duckdb.DuckDBPyConnection, mapper: SourceMapper, path: Path,
+                  data: bytes) -> tuple[Schema | _TextKey | None, TextRecords | None]:
+    """What a file of a source that may be mapped in SQL is batched by (a Parquet file's
+    schema, a text file's header), and a text file's records; None when it goes record by
+    record (empty, unreadable by DuckDB, or `_text_records` says so)."""
+    if not data or mapper.source.format not in ("parquet", "csv", "ndjson"):
+        return None, None
+    if mapper.source.format == "parquet":
+        return describe(con, path), None
+    records = _text_records(mapper, path, data)
+    return (None, None) if records is None else (_TextKey(records.header), records)
+
+
+def _not_simple(con: duckdb.DuckDBPyConnection, texts: list[TextRecords]) -> list[int]:
+    """The files (indexes of `texts`) with a CSV record that `columnar.not_simple` finds."""
+    con.register(TEXT_RECORDS, text_table(texts))
+    try:
+        return not_simple(con)
+    finally:
+        con.unregister(TEXT_RECORDS)
+
+
+def stage_file(con: duckdb.DuckDBPyConnection, source: SourceConfig, path: Path, rel: str,
+               data: bytes, *, salt: str, loaded_at: datetime,
+               max_future: timedelta | None) -> _Batch | None:
+    """One file mapped as a batch of `ingest`'s set-based path maps it, up to the commit:
+    its events in the temp table `_new_events` (`ingested_events` columns, `file_index` 0,
+    repeats within the file judged), its rejects and counts in the batch returned. For Spark's
+    executors (`journey_core.ingest.spark`), which judge repeats across files and commit.
+    `path` must be a local copy of `data` (Parquet is read from it); `con` needs an
+    `ingested_events` table (empty: repeats of events loaded before are judged later). None
+    when the file must go record by record (`parse_file`)."""
+    latest = loaded_at + max_future if max_future is not None else None
+    mapper = SourceMapper(source, salt, latest)
+    schema, records = _columnar_key(con, mapper, path, data)
+    if schema is None:
+        return None
+    texts = None if records is None else [records]
+    if texts and isinstance(schema, _TextKey) and schema.header is not None and \
+            _not_simple(con, texts):
+        return None
+    new = _NewFile(path, rel, len(data), "")
+    batch = _Batch(mapper, [new], loaded_at, {0: FileResult(path=rel, source=source.name)},
+                   texts=texts)
+    mapped = (_map_text_in_sql(con, batch, schema.header, latest)
+              if isinstance(schema, _TextKey) else _map_in_sql(con, batch, schema, latest))
+    if not mapped:
+        return None
+    _stage_candidates(con, batch)
+    _resolve_repeats(con, batch)
+    return batch
+
+
+def redacted_records(source: SourceConfig, path: Path, data: bytes, numbers: list[int], *,
+                     salt: str) -> dict[int, str]:
+    """The redacted raw text of records `numbers` of a file `stage_file` mapped (`path`: the
+    same local copy of `data`), by record number: what a reject quotes of them."""
+    mapper = SourceMapper(source, salt)
+    texts = None
+    if source.format != "parquet":
+        records = _text_records(mapper, path, data)
+        texts = [records] if records is not None else None
+    batch = _Batch(mapper, [_NewFile(path, "", len(data), "")], datetime.now(UTC), {},
+                   texts=texts)
+    return {n: raw for (_, n), raw in batch.raw([(0, n) for n in numbers]).items()}
+
+
 def _flush(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
            batch: list[_NewFile], schema: Schema | _TextKey | None,
            done: Callable[[FileResult], None], *, salt: str, loaded_at: datetime,
@@ -559,11 +620,7 @@ def _flush(con: duckdb.DuckDBPyConnection, config: Config, source: SourceConfig,
     its place: the files before it and after it form batches of their own."""
     text = texts if isinstance(schema, _TextKey) else None
     if text and isinstance(schema, _TextKey) and schema.header is not None:
-        con.register(TEXT_RECORDS, text_table(text))
-        try:
-            bad = not_simple(con)
-        finally:
-            con.unregister(TEXT_RECORDS)
+        bad = _not_simple(con, text)
         if bad:
             k = bad[0]
             _flush(con, config, source, batch[:k], schema, done, salt=salt,

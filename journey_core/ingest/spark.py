@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -53,10 +54,13 @@ from journey_core.ingest.loader import (
     IngestSummary,
     display_path,
     hash_salt,
+    redacted_records,
+    stage_file,
 )
 from journey_core.ingest.mapping import parse_file, same_content
 from journey_core.ingest.readers import IngestError
 from journey_core.privacy.tombstones import Tombstones
+from journey_core.warehouse import ensure_tables
 
 #: The ingest tables, and the load-time column of each (what recovery and undo compare).
 LOAD_TIME = {"ingested_events": "ingested_at", "ingest_rejects": "rejected_at",
@@ -182,9 +186,11 @@ def _hashes(spark: Any, paths: list[Path]) -> dict[str, tuple[int, str]]:
 @functools.cache
 def _duckdb() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB of this (worker) process, opened once: a connection costs tens of
-    milliseconds, a file's mapping often less."""
+    milliseconds, a file's mapping often less. Its `ingested_events` stays empty (`stage_file`
+    judges repeats within the file only)."""
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
+    ensure_tables(con, ["ingested_events"])
     return con
 
 
@@ -199,9 +205,62 @@ def _normalized(table: pa.Table) -> pa.Table:
         con.unregister("_rows")
 
 
+def _map_in_sql(task: _Task, data: bytes, *, salt: str, loaded_at: datetime,
+                max_future: timedelta | None) -> pa.Table | None:
+    """One file's rows of `_MAPPED` by the DuckDB loader's set-based mapping
+    (`journey_core.ingest.loader.stage_file`: `columnar`'s SQL for the clean records, the
+    record rules for the others); None when the file must go record by record."""
+    con = _duckdb()
+    base = {"file_index": task.index, "file_version": task.version}
+    events = ", ".join(INGESTED_EVENTS.column_names)
+    with tempfile.TemporaryDirectory(prefix="journeys-") as folder:
+        # DuckDB reads Parquet from a file: a local copy of the bytes the hash pass hashed
+        copy = Path(folder) / f"file{task.file.path.suffix}"
+        if task.file.source.format == "parquet":
+            copy.write_bytes(data)
+        try:
+            batch = stage_file(con, task.file.source, copy, task.file.rel, data, salt=salt,
+                               loaded_at=loaded_at, max_future=max_future)
+            if batch is None:
+                return None
+            table = con.sql(f"select {events} from _new_events").to_arrow_table()
+        finally:
+            con.execute("drop table if exists _new_events")
+    result = batch.results[0]
+    n = len(table)
+    columns = {"kind": pa.array([_EVENT] * n),
+               "file_index": pa.array([task.index] * n, pa.int64()),
+               "file_version": pa.array([task.version] * n, pa.int64()),
+               **{c: table.column(c) for c in INGESTED_EVENTS.column_names}}
+    # no raw text: only a conflicting duplicate quotes it, and `_raws` finds those few
+    rows = pa.table({f.name: columns.get(f.name, pa.nulls(n, f.type)) for f in _MAPPED}
+                    ).cast(_MAPPED)
+    others = [{**base, "kind": _FILE, "read": result.read, "duplicates": result.duplicates,
+               "forgotten": 0}]
+    others += [{**base, "kind": _REJECT, "source": r["source"], "file": r["file"],
+                "record_number": r["record_number"], "raw": r["raw_record"],
+                "reason": r["reason"], "detail": r["detail"], "ingested_at": r["rejected_at"]}
+               for r in batch.rejects]
+    return pa.concat_tables([rows, pa.Table.from_pylist(others, schema=_MAPPED)])
+
+
 def _map_file(task: _Task, data: bytes, *, salt: str, loaded_at: datetime,
               max_future: timedelta | None, tombstones: Tombstones) -> pa.Table:
-    """One file's rows of `_MAPPED`: the loader's `ingest_file`, up to the commit."""
+    """One file's rows of `_MAPPED`: the loader's `ingest` up to the commit. Set-based
+    (`_map_in_sql`) unless tombstones must be applied (as in the DuckDB loader) or the file
+    cannot be mapped in SQL; else record by record (`ingest_file`'s `parse_file`)."""
+    mapped = None if tombstones else _map_in_sql(task, data, salt=salt, loaded_at=loaded_at,
+                                                 max_future=max_future)
+    if mapped is not None:
+        return mapped
+    return _map_records(task, data, salt=salt, loaded_at=loaded_at, max_future=max_future,
+                        tombstones=tombstones)
+
+
+def _map_records(task: _Task, data: bytes, *, salt: str, loaded_at: datetime,
+                 max_future: timedelta | None, tombstones: Tombstones) -> pa.Table:
+    """One file's rows of `_MAPPED` record by record (`ingest_file`'s `parse_file`), events
+    with their raw text."""
     base = {"file_index": task.index, "file_version": task.version}
     try:
         parsed = parse_file(task.file.source, task.file.path, task.file.rel, data, salt=salt,
@@ -264,6 +323,47 @@ def _mapped(engine: SparkTables, tasks: list[_Task], **rules: Any) -> Any:
         return frame.localCheckpoint(eager=True)
     finally:
         spark.conf.set(setting, before)
+
+
+def _raw_text(task: _Task, data: bytes, numbers: list[int], *, salt: str) -> pa.Table:
+    """(file_index, record_number, raw) of records `numbers` of one file: their redacted raw
+    text, as `_map_in_sql` would have given it."""
+    with tempfile.TemporaryDirectory(prefix="journeys-") as folder:
+        copy = Path(folder) / f"file{task.file.path.suffix}"
+        if task.file.source.format == "parquet":
+            copy.write_bytes(data)
+        raws = redacted_records(task.file.source, copy, data, numbers, salt=salt)
+    return pa.table({"file_index": pa.array([task.index] * len(raws), pa.int64()),
+                     "record_number": pa.array(list(raws), pa.int64()),
+                     "raw": pa.array(list(raws.values()), pa.string())})
+
+
+_RAWS = pa.schema([("file_index", pa.int64()), ("record_number", pa.int64()),
+                   ("raw", pa.string())])
+
+
+def _raws(engine: SparkTables, tasks: list[_Task], wanted: list[tuple[int, int]], *,
+          salt: str) -> Any:
+    """The redacted raw text of these (file_index, record_number) records, which the
+    set-based mapping left out, read again on the executors: a frame of `_RAWS`."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    numbers: dict[int, list[int]] = {}
+    for index, number in wanted:
+        numbers.setdefault(index, []).append(number)
+    by_path = {_local(t.file.location): t for t in tasks if t.index in numbers}
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for uri, content in zip(batch.column("path").to_pylist(),
+                                    batch.column("content").to_pylist(), strict=True):
+                task = by_path[_local(uri)]
+                yield from _raw_text(task, content, numbers[task.index],
+                                     salt=salt).to_batches()
+
+    files = engine.spark.read.format("binaryFile").load(
+        [t.file.location for t in by_path.values()]).select("path", "content")
+    return files.mapInArrow(run, from_arrow_schema(_RAWS))
 
 
 def _rewrite(engine: SparkTables, table: str, keep: str, params: Any = None) -> None:
@@ -364,7 +464,7 @@ def ingest(engine: SparkTables, config: Config, tombstones: Tombstones, *,
                         max_future=config.max_future, tombstones=tombstones)
         with engine.view("_mapped", frame):
             _judge_and_commit(engine, tasks, [r for r in results if not r.skipped],
-                              loaded_at)
+                              loaded_at, salt=hash_salt(config))
     for result in results:
         summary.files.append(result)
         if progress:
@@ -373,7 +473,7 @@ def ingest(engine: SparkTables, config: Config, tombstones: Tombstones, *,
 
 
 def _judge_and_commit(engine: SparkTables, tasks: list[_Task], results: list[FileResult],
-                      loaded_at: datetime) -> None:
+                      loaded_at: datetime, *, salt: str) -> None:
     """Judge the mapped events against each other and the loaded ones (step 3), then append
     events, rejects and ledger rows, in that order (step 4)."""
     events = ", ".join(INGESTED_EVENTS.column_names)
@@ -430,22 +530,32 @@ def _judge_and_commit(engine: SparkTables, tasks: list[_Task], results: list[Fil
                               and r.record_number = n.record_number)
         """)
         rejects = ", ".join(INGEST_REJECTS.column_names)
-        engine.execute(f"""
-            insert into main.ingest_rejects ({rejects})
-            select source, file, file_version, record_number, raw as raw_record, reason,
-                   detail, ingested_at as rejected_at
-            from _mapped where kind = '{_REJECT}'
-            union all
-            select n.source, n.file, n.file_version, n.record_number, n.raw,
-                   '{CONFLICTING_DUPLICATE}',
-                   concat(n.file, ' record ', cast(n.record_number as varchar), ': event_id ',
-                          n.event_id, ' already loaded from ', r.first_file, ' record ',
-                          cast(r.first_record as varchar), ' with different content'),
-                   ?
-            from _new_events as n join _repeats as r
-              on r.file_index = n.file_index and r.record_number = n.record_number
-            where not r.same
-        """, [loaded_at])
+        # the conflicting duplicates' raw text, where the set-based mapping left it out
+        wanted = engine.rows("select n.file_index, n.record_number from _new_events as n "
+                             "join _repeats as r on r.file_index = n.file_index and "
+                             "r.record_number = n.record_number where not r.same and "
+                             "n.raw is null")
+        with (engine.view("_raws", _raws(engine, tasks, wanted, salt=salt)) if wanted else
+              engine.register("_raws", _RAWS.empty_table())):
+            engine.execute(f"""
+                insert into main.ingest_rejects ({rejects})
+                select source, file, file_version, record_number, raw as raw_record, reason,
+                       detail, ingested_at as rejected_at
+                from _mapped where kind = '{_REJECT}'
+                union all
+                select n.source, n.file, n.file_version, n.record_number,
+                       coalesce(n.raw, w.raw), '{CONFLICTING_DUPLICATE}',
+                       concat(n.file, ' record ', cast(n.record_number as varchar),
+                              ': event_id ', n.event_id, ' already loaded from ', r.first_file,
+                              ' record ', cast(r.first_record as varchar),
+                              ' with different content'),
+                       ?
+                from _new_events as n join _repeats as r
+                  on r.file_index = n.file_index and r.record_number = n.record_number
+                left join _raws as w
+                  on w.file_index = n.file_index and w.record_number = n.record_number
+                where not r.same
+            """, [loaded_at])
         ledger = pa.Table.from_pylist([{
             "content_hash": t.file.content_hash, "path": r.path, "file_version": t.version,
             "source": r.source, "size_bytes": t.file.size, "loaded_at": loaded_at,
