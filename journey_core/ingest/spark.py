@@ -9,10 +9,15 @@ The steps of `docs/spark-ingest.md`:
    DuckDB loader does, which files are skipped (hash in the ledger, or of a file earlier in this
    ingest) and each new file's `file_version`.
 2. **Mapping, per file.** The new files are read again by `binaryFile`, one file per Arrow
-   batch, and `mapInArrow` runs the record-by-record rules on the executors
-   (`journey_core.ingest.mapping.parse_file`, the salt and the tombstones shipped with the
-   function; properties normalized by DuckDB's `json()` as the loader stores them). Its rows
-   are events, rejects and one row per file.
+   batch, and `mapInArrow` maps each on the executors by the DuckDB loader's set-based
+   statements (`journey_core.ingest.loader.stage_file`: `columnar`'s SQL for the clean
+   records, the record rules for the others, repeats within the file judged, in an in-memory
+   DuckDB of the worker process), or record by record (`journey_core.ingest.mapping.parse_file`,
+   properties normalized by DuckDB's `json()` as the loader stores them) where the DuckDB
+   loader goes record by record: a file its SQL cannot map, and every file while tombstones
+   must be applied. The salt and the tombstones are shipped with the function. Its rows are
+   events, rejects and one row per file. An event mapped in SQL carries no raw text: only a
+   conflicting duplicate of a later file quotes it, and those few are read again (`_raws`).
 3. **Across files, in Spark SQL.** An event_id already loaded, or loaded by an earlier file of
    this ingest, is a duplicate when the content is the same, else a `conflicting_duplicate`
    reject naming the file and record that loaded it: the loader's `_resolve_repeats` and
@@ -23,9 +28,10 @@ The steps of `docs/spark-ingest.md`:
    (at the start of every ingest) removes them, so those files are new again and nothing is
    counted twice. `undo` removes an ingest's ledger rows, then recovers.
 
-The record rules are `parse_file`'s, so every file goes the record-by-record way (the DuckDB
-loader's set-based mapping of `columnar` is its speed step, not ported yet). The statements are
-written in DuckDB's dialect and run through the Spark engine, which transpiles them.
+The mapping is the DuckDB loader's own code, so its rules are exact by construction
+(`tests/unit/test_ingest_spark_mapping.py` compares both ways per file). The statements of
+steps 3 and 4 are written in DuckDB's dialect and run through the Spark engine, which
+transpiles them.
 """
 
 from __future__ import annotations
@@ -486,7 +492,9 @@ def _judge_and_commit(engine: SparkTables, tasks: list[_Task], results: list[Fil
         with firsts as (
             select *, row_number() over (partition by event_id order by file_index) as in_batch
             from _new_events as n
-            where not exists (select 1 from main.ingested_events as e
+            where event_id in (  -- (the window sorts only the ids this ingest repeats)
+                select event_id from _new_events group by event_id having count(*) > 1)
+              and not exists (select 1 from main.ingested_events as e
                               where e.event_id = n.event_id)
         )
         select n.file_index, n.record_number, {same_content('n', 'e')} as same,
