@@ -8,8 +8,8 @@ first use of the catalog before it (a run pays it in its first statement, whatev
 recovery of a cut-off ingest (`recover`), the hash pass (`list_files`), the mapping on the
 executors (`_mapped`, counted so that it runs), judging the repeats and committing
 (`_judge_and_commit`), and the rest (the ingest tables, the ledger's rows). Beside it, the
-record rules alone (`parse_file` of every file in this process), which the mapping runs on the
-executors: what a set-based mapping could save at most.
+record rules alone (`parse_file` of every file in this process): what mapping every record by
+those rules would cost on one core, where the executors map in SQL (`loader.stage_file`).
 """
 
 from __future__ import annotations
