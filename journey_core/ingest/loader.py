@@ -355,7 +355,21 @@ def _ingest_columnar(con: duckdb.DuckDBPyConnection, config: Config, source: Sou
 
     Loads what `ingest_file` loads file after file, with the same counts, rejects and ledger
     rows. None when the files must go record by record (a reader error, say)."""
-    latest = loaded_at + config.max_future if config.max_future is not None else None
+    batch = _stage_batch(con, source, files, schema, salt=salt, loaded_at=loaded_at,
+                         max_future=config.max_future, texts=texts)
+    if batch is None:
+        return None
+    _commit(con, source, files, batch.results, batch.rejects, batch.raw, loaded_at)
+    return [batch.results[i] for i in range(len(files))]
+
+
+def _stage_batch(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[_NewFile],
+                 schema: Schema | _TextKey, *, salt: str, loaded_at: datetime,
+                 max_future: timedelta | None,
+                 texts: list[TextRecords] | None) -> _Batch | None:
+    """The batch's events mapped in SQL into the temp table `_new_events`, repeats within the
+    batch judged; None when the files must go record by record."""
+    latest = loaded_at + max_future if max_future is not None else None
     batch = _Batch(SourceMapper(source, salt, latest), files, loaded_at,
                    {i: FileResult(path=f.rel, source=source.name) for i, f in enumerate(files)},
                    texts=texts)
@@ -365,8 +379,7 @@ def _ingest_columnar(con: duckdb.DuckDBPyConnection, config: Config, source: Sou
         return None
     _stage_candidates(con, batch)
     _resolve_repeats(con, batch)
-    _commit(con, source, files, batch.results, batch.rejects, batch.raw, loaded_at)
-    return [batch.results[i] for i in range(len(files))]
+    return batch
 
 
 def _commit(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[_NewFile],
@@ -574,25 +587,15 @@ def stage_file(con: duckdb.DuckDBPyConnection, source: SourceConfig, path: Path,
     `path` must be a local copy of `data` (Parquet is read from it); `con` needs an
     `ingested_events` table (empty: repeats of events loaded before are judged later). None
     when the file must go record by record (`parse_file`)."""
-    latest = loaded_at + max_future if max_future is not None else None
-    mapper = SourceMapper(source, salt, latest)
-    schema, records = _columnar_key(con, mapper, path, data)
+    schema, records = _columnar_key(con, SourceMapper(source, salt), path, data)
     if schema is None:
         return None
     texts = None if records is None else [records]
     if texts and isinstance(schema, _TextKey) and schema.header is not None and \
             _not_simple(con, texts):
         return None
-    new = _NewFile(path, rel, len(data), "")
-    batch = _Batch(mapper, [new], loaded_at, {0: FileResult(path=rel, source=source.name)},
-                   texts=texts)
-    mapped = (_map_text_in_sql(con, batch, schema.header, latest)
-              if isinstance(schema, _TextKey) else _map_in_sql(con, batch, schema, latest))
-    if not mapped:
-        return None
-    _stage_candidates(con, batch)
-    _resolve_repeats(con, batch)
-    return batch
+    return _stage_batch(con, source, [_NewFile(path, rel, len(data), "")], schema, salt=salt,
+                        loaded_at=loaded_at, max_future=max_future, texts=texts)
 
 
 def redacted_records(source: SourceConfig, path: Path, data: bytes, numbers: list[int], *,
