@@ -103,6 +103,20 @@ def file_day(rel: Path) -> date:
     return date.fromisoformat(tail)
 
 
+#: The nightly tests' landing schedule (`arrival_day`): days after its own day (its date, or
+#: the Sunday ending its ISO week) that a file lands.
+DELAYS = {"store": 3, "surveys": 7}
+
+
+def arrival_day(rel: Path) -> date:
+    """Stores upload three days at once, the survey tool a week late, and every tenth day's
+    web export lands four days late, after the days that follow it."""
+    delay = DELAYS.get(rel.parts[0], 0)
+    if rel.parts[0] == "web" and file_day(rel).day % 10 == 0:
+        delay = 4
+    return file_day(rel) + timedelta(days=delay)
+
+
 def sample_files(sample: Path) -> list[Path]:
     return sorted(p.relative_to(sample) for p in sample.rglob("*")
                   if p.is_file() and p.parent != sample)

@@ -232,10 +232,11 @@ class SparkEngine:
         self._temps: dict[str, DataFrame] = {}
         #: Arrow tables read as tables (`register`), by name.
         self._registered: set[str] = set()
-        #: The permanent tables and views of each schema as the catalog last listed them,
-        #: forgotten once a statement creates, drops or alters one (`_sql`) or a schema
-        #: changes: every table a statement names is looked up (`_qualify`), and each lookup
-        #: was two calls to the catalog, a round trip each to a Spark Connect server.
+        #: The permanent tables and views of each schema (lower case) as the catalog last
+        #: listed them, kept true by every statement that creates, drops or renames one
+        #: (`_note`) and forgotten when a schema is dropped: every table a statement names is
+        #: looked up (`_qualify`), and each listing is two calls to the catalog, a round trip
+        #: each to a Spark Connect server.
         self._catalog: dict[str, frozenset[str]] = {}
 
     # -- translation -----------------------------------------------------------------------
@@ -243,16 +244,15 @@ class SparkEngine:
     def _qualify(self, tree: exp.Expression) -> None:
         """Qualify every table name as DuckDB's search path would resolve it (a table renamed
         stays in its schema, as in DuckDB)."""
-        if isinstance(tree, exp.Alter) and tree.this.args.get("db"):
-            for rename in tree.find_all(exp.AlterRename):
-                if not rename.this.args.get("db"):
-                    rename.this.set("db", tree.this.args["db"].copy())
+        renamed = [r.this for r in tree.find_all(exp.AlterRename)] \
+            if isinstance(tree, exp.Alter) else []
         ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
         target = tree.this if isinstance(tree, exp.Create | exp.Insert) else None
         if isinstance(target, exp.Schema):
             target = target.this
         for table in tree.find_all(exp.Table):
-            if table.args.get("db") or not table.name or table.name in ctes:
+            if table.args.get("db") or not table.name or table.name in ctes \
+                    or any(table is new for new in renamed):
                 continue
             if table is target and isinstance(tree, exp.Create):
                 if not self._is_temp(tree):
@@ -264,6 +264,9 @@ class SparkEngine:
                 if self.exists(schema, table.name):
                     table.set("db", exp.to_identifier(schema))
                     break
+        for new in renamed:  # the new name of a table renamed: in the table's schema
+            if not new.args.get("db") and tree.this.args.get("db"):
+                new.set("db", tree.this.args["db"].copy())
 
     @staticmethod
     def _functions(tree: exp.Expression) -> None:
@@ -327,8 +330,35 @@ class SparkEngine:
                 self.spark.sql(f"drop table if exists {tree.this.sql(dialect='spark')}")
         frame = self.spark.sql(tree.sql(dialect="spark"), args=args or None)
         if isinstance(tree, exp.Create | exp.Drop | exp.Alter):
-            self._catalog.clear()  # run by now: Spark runs a command as it is given
+            self._note(tree)  # run by now: Spark runs a command as it is given
         return frame
+
+    def _note(self, tree: exp.Create | exp.Drop | exp.Alter) -> None:
+        """The cached listing (`_catalog`) after a statement that created, dropped or altered
+        a table or view: its name added, removed or moved; anything else forgets the listing.
+        (Every name is qualified by now, `_qualify`; one left unqualified was not found, or is
+        a temporary view's, which the listing leaves out.)"""
+        def change(table: exp.Expression, *, add: bool) -> None:
+            if table.db in self._catalog:
+                names = self._catalog[table.db] - {table.name.lower()}
+                self._catalog[table.db] = names | {table.name.lower()} if add else names
+
+        if isinstance(tree, exp.Drop) and tree.kind in ("TABLE", "VIEW"):
+            for table in tree.args.get("tables") or [tree.this]:
+                change(table, add=False)
+            return
+        if isinstance(tree, exp.Create) and tree.kind in ("TABLE", "VIEW"):
+            if not self._is_temp(tree):
+                change(tree.this.this if isinstance(tree.this, exp.Schema) else tree.this,
+                       add=True)
+            return
+        renames = list(tree.find_all(exp.AlterRename)) if isinstance(tree, exp.Alter) else []
+        if isinstance(tree, exp.Alter) and tree.this.db and len(renames) <= 1:
+            for rename in renames:  # columns or properties altered: the names stay
+                change(tree.this, add=False)
+                change(rename.this, add=True)
+            return
+        self._catalog.clear()
 
     def _temp_table(self, name: str, select: exp.Expression, args: dict[str, Any]) -> None:
         """A temporary table: the select's rows, computed now and kept without their lineage
@@ -397,7 +427,8 @@ class SparkEngine:
         self.create_schema(schemas[0])
 
     def create_schema(self, name: str) -> None:
-        self._catalog.pop(name, None)
+        # the cached listing stays true: a schema that existed keeps its tables, a new one
+        # has none (and is listed when first looked up)
         self.spark.sql(f"create database if not exists {self._name(name)}")
 
     def drop_schema(self, name: str) -> None:

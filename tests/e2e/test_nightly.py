@@ -21,19 +21,7 @@ import pytest
 from journey_core.config import load_config
 from journey_core.ops import run_pipeline
 from journey_core.warehouse import connect
-from tests.helpers import file_day, landing, published_snapshot, rows, sample_files
-
-#: Days after its own day (its date, or the Sunday ending its ISO week) that a file lands.
-DELAYS = {"store": 3, "surveys": 7}
-
-
-def arrival_day(rel: Path) -> date:
-    """Stores upload three days at once, the survey tool a week late, and every tenth day's
-    web export lands four days late, after the days that follow it."""
-    delay = DELAYS.get(rel.parts[0], 0)
-    if rel.parts[0] == "web" and file_day(rel).day % 10 == 0:
-        delay = 4
-    return file_day(rel) + timedelta(days=delay)
+from tests.helpers import arrival_day, file_day, landing, published_snapshot, rows, sample_files
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,7 @@ from tests.helpers import (
     CLOCK_COLUMNS,
     DEFAULT_RULES,
     T0,
+    arrival_day,
     build_warehouse,
     event,
     file_day,
@@ -389,6 +390,37 @@ def test_bound_values_keep_their_types_on_spark(engine: SparkEngine) -> None:
     assert engine.rows("select ? as a, ? + 1 as b", ["x'", 41]) == [("x'", 42)]
 
 
+def test_the_listing_names_are_resolved_by_stays_true_on_spark(engine: SparkEngine) -> None:
+    """Unqualified names are resolved from a listing of the catalog kept between statements
+    (`SparkEngine.exists`): after tables and views are created, renamed and dropped, through
+    the statements the pipeline uses, it answers as a fresh listing of the catalog does."""
+    engine.drop_schema("listing")
+    engine.use("listing")
+    try:
+        def listed() -> set[str]:
+            return {t.name for t in engine.spark.catalog.listTables("listing")
+                    if not t.isTemporary}
+
+        assert not engine.exists("listing", "t_a")  # the schema's listing, kept from now on
+        for statement in ("create or replace table t_a as select 1 as x",
+                          "create or replace view v_a as select x from t_a",
+                          "create temp table tmp_a as select 2 as x",
+                          "create or replace table listing.t_a as select 3 as x",
+                          "alter table t_a rename to t_b",
+                          "drop view if exists v_a",
+                          "drop table if exists t_a",
+                          "create table t_c as select x + 1 as x from t_b",
+                          "drop table t_b"):
+            engine.execute(statement)
+            for name in ("t_a", "t_b", "t_c", "v_a", "tmp_a"):
+                assert engine.exists("listing", name) == (name in listed()), (statement, name)
+        assert listed() == {"t_c"}
+        assert engine.rows("select x from t_c") == [(4,)]
+    finally:
+        engine.use("main")
+        engine.drop_schema("listing")
+
+
 def _ingest_tables(rows_of: Callable[[str], list[tuple]]) -> dict[str, list[tuple]]:
     """Every row of the three ingest tables, sorted, every column (load times included)."""
     return {name: sorted(rows_of(f"select {', '.join(TABLES[name].column_names)} "
@@ -572,7 +604,7 @@ def test_the_sample_day_by_day_on_spark(server: SparkSession, engine: SparkEngin
                                         sample_config_path: Path, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     """The DuckDB engine's nightly test on Spark: the sample one UTC day at a time (or every
-    Nth day), files landing late and out of order (`tests.e2e.test_nightly.arrival_day`), each
+    Nth day), files landing late and out of order (`tests.helpers.arrival_day`), each
     run a `journeys run --engine spark --from DAY` (a client of the module's Spark Connect
     server, so one JVM serves every run): the first run is full, every later one incremental,
     and the last day's exports are exactly those of one DuckDB run of every file for that day.
@@ -580,8 +612,6 @@ def test_the_sample_day_by_day_on_spark(server: SparkSession, engine: SparkEngin
     Not in CI: a Spark run of the sample takes a minute and a half even on a day without
     files, so the 45 days take over an hour on two cores (README, "When one machine is not
     enough")."""
-    from tests.e2e.test_nightly import arrival_day
-
     step = int(os.environ[DAY_BY_DAY])
     for schema in ("staging", "delta", "main"):  # what other tests left on the server
         engine.drop_schema(schema)

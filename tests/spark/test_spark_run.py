@@ -1,5 +1,6 @@
-"""`journeys run --engine spark` of the sample, in processes of its own (`spark-submit`, then the
-CLI), full then incremental, proven equal to the DuckDB engine's exports row by row.
+"""`journeys run --engine spark` of the sample night by night, in processes of its own
+(`spark-submit`, then the CLI), full then incremental, proven equal to the DuckDB engine's
+exports row by row after every night.
 
 Its own file (and JVMs of its own; no Connect server), so that the parallel runner runs it, the
 longest test of the suite, beside the other Spark tests (`test_spark_engine.py`).
@@ -16,7 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from pipelines import cli
-from tests.helpers import file_day, landing, sample_files
+from tests.helpers import arrival_day, landing, sample_files
 from tests.spark.common import (
     HOST_TZ,
     assert_exports_equal,
@@ -29,8 +30,13 @@ from tests.spark.common import (
 skip_unless_spark()
 
 
-#: The first Spark run takes the sample's files of the days up to this one; the second all.
-FIRST_RUN_THROUGH = date(2026, 9, 20)
+#: The nights the test runs, each a `journeys run --engine spark --from NIGHT` over the files
+#: landed by then (`tests.helpers.arrival_day`): the first builds everything; by the second, the
+#: web export of 2026-09-10 landed four days late, the survey answers of the week to 2026-09-06
+#: a week late, the stores' week to 2026-09-13 three days late, and the weekly channels' week
+#: to 2026-09-13, all of them events of days published already. A third night then takes every
+#: file (the last surveys land on 2026-10-18), with no `--from`, as `make run` runs the sample.
+NIGHTS = (date(2026, 9, 12), date(2026, 9, 16))
 #: What the test's config adds for Spark: tiny data on two cores, few partitions; the first
 #: run's ingest on DuckDB (`spark.ingest: duckdb`, handed over to Spark).
 SPARK_CONFIG = """
@@ -43,7 +49,8 @@ spark:
 """
 
 
-def _journeys_run_on_spark(config_path: Path, out: Path, *, submit: bool = False) -> str:
+def _journeys_run_on_spark(config_path: Path, out: Path, *, night: date | None = None,
+                           submit: bool = False) -> str:
     """`journeys run --engine spark` in its own process (its own session) whose host time zone
     is not UTC; returns what it printed. `submit`: the CLI as a Spark application of
     `spark-submit --master local[1]`, the README's way onto a cluster."""
@@ -54,50 +61,62 @@ def _journeys_run_on_spark(config_path: Path, out: Path, *, submit: bool = False
     bin_dir = Path(sys.executable).parent
     command = ([str(bin_dir / "spark-submit"), "--master", "local[1]", "--driver-memory", "1g",
                 cli.__file__] if submit else [str(bin_dir / "journeys")])
+    night_args = ["--from", night.isoformat()] if night else []
     run = subprocess.run([*command, "run", "--engine", "spark", "--config", str(config_path),
-                          "--warehouse", str(out)],
+                          "--warehouse", str(out), *night_args],
                          env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     return run.stdout
 
 
-def test_journeys_run_on_spark_exports_what_the_duckdb_engine_exports(
+def _land(sample: Path, config_path: Path, files: list[Path], night: date | None) -> None:
+    """The sample's files landed by `night` (every file: None) and not yet in the landing
+    copied into it."""
+    for rel in files:
+        if (night is None or arrival_day(rel) <= night) \
+                and not (config_path.parent / rel).exists():
+            shutil.copy(sample / rel, config_path.parent / rel)
+
+
+def test_journeys_run_on_spark_night_by_night_exports_what_the_duckdb_engine_exports(
         sample_warehouse: Path, sample_config_path: Path, tmp_path: Path) -> None:
-    """The sample in two nightly runs of `journeys run --engine spark`: the first, over the
-    files of the days up to `FIRST_RUN_THROUGH`, builds everything and exports exactly what
-    the DuckDB engine exports for those files; the second, once every file has landed
-    (stores' and surveys' files for days long published among them), is incremental on
-    Spark's persisted tables and state, and its exports are exactly those of the DuckDB
-    engine's one full run of the sample. The first run ingests with DuckDB's loader
-    (`spark.ingest: duckdb`) and hands its tables over; the second with Spark's readers (the
-    default) into the tables handed over. A model using a construct that Spark cannot run
-    fails a run here."""
+    """The sample in three nightly runs of `journeys run --engine spark` (`NIGHTS`, then every
+    file), files landing late and out of order: the first builds everything, the others are
+    incremental on Spark's persisted tables and state, rebuilding the touched persons only;
+    after each night the exports are exactly those of one DuckDB engine run of the files
+    landed by then, for that night (`--from`). The first night is a `spark-submit` and ingests
+    with DuckDB's loader (`spark.ingest: duckdb`), handing its tables over; the others run
+    the CLI and ingest with Spark's readers (the default) into the tables handed over. A model
+    using a construct that Spark cannot run fails a run here. (Every night of the sample is
+    `test_spark_engine.py`'s `test_the_sample_day_by_day_on_spark`, not run in CI.)"""
     fail_if_missing()
     sample = sample_config_path.parent
     config_path = landing(tmp_path, sample, "landing")
     config_path.write_text(config_path.read_text() + SPARK_CONFIG)
     files = sample_files(sample)
-    first = [f for f in files if file_day(f) <= FIRST_RUN_THROUGH]
-    assert 0 < len(first) < len(files)
-    for rel in first:
-        shutil.copy(sample / rel, config_path.parent / rel)
     out = tmp_path / "wh"
-    printed = _journeys_run_on_spark(config_path, out, submit=True)
+    first, second = NIGHTS
+    _land(sample, config_path, files, first)
+    printed = _journeys_run_on_spark(config_path, out, night=first, submit=True)
     assert "run: full," in printed
     # the config names no master: spark-submit's is the session's
     assert "engine: spark local[1] (spark-submit)" in printed.splitlines()
     duck_out = tmp_path / "duckdb_wh"
-    duckdb_run(config_path, duck_out)
+    duckdb_run(config_path, duck_out, partition=first)
     assert_exports_equal(out, duck_out)
 
-    for rel in files:
-        shutil.copy(sample / rel, config_path.parent / rel)
     # from now on the warehouse's ingest runs on Spark (Spark's readers, into its tables)
     config_path.write_text(config_path.read_text().replace("  ingest: duckdb\n", ""))
     assert "ingest:" not in config_path.read_text()
-    printed = _journeys_run_on_spark(config_path, out)
-    assert "engine: spark local[2]" in printed.splitlines()
-    (rebuilt,) = re.findall(r"^run: incremental, (\d+) persons rebuilt$", printed, re.M)
-    persons = len(set(exported(out / "parquet" / "events")["person_id"].to_pylist()))
-    assert 0 < int(rebuilt) < persons  # the touched persons only
-    assert_exports_equal(out, sample_warehouse)
+    for night, reference in ((second, tmp_path / "duckdb_wh2"), (None, sample_warehouse)):
+        landed = len(list(config_path.parent.rglob("*.*")))
+        _land(sample, config_path, files, night)
+        assert len(list(config_path.parent.rglob("*.*"))) > landed  # files landed late
+        printed = _journeys_run_on_spark(config_path, out, night=night)
+        assert "engine: spark local[2]" in printed.splitlines()
+        (rebuilt,) = re.findall(r"^run: incremental, (\d+) persons rebuilt$", printed, re.M)
+        persons = len(set(exported(out / "parquet" / "events")["person_id"].to_pylist()))
+        assert 0 < int(rebuilt) < persons, night  # the touched persons only
+        if night is not None:
+            duckdb_run(config_path, reference, partition=night)
+        assert_exports_equal(out, reference)
