@@ -445,9 +445,12 @@ def _unique_key(con: Queries, table: str,
     not_null = " and ".join(f"{ident(c)} is not null" for c in key)
     dups = (f"select {cols}, count(*) as \"rows\" from {table} where {not_null} "
             f"group by {cols} having count(*) > 1")
+    # one scan (on Spark one job, not one per subquery): the rows of every key, null keys too
+    keys = f"select {cols}, count(*) as \"rows\" from {table} group by {cols}"
     elements, unexpected = _counts(
-        con, f"select (select count(*) from {table}), "
-             f"(select coalesce(sum(\"rows\"), 0) from ({dups}))")
+        con, f"select coalesce(sum(\"rows\"), 0), "
+             f"coalesce(sum(\"rows\") filter (where \"rows\" > 1 and {not_null}), 0) "
+             f"from ({keys})")
     sample = _sample(con, f"select * from ({dups}) order by \"rows\" desc, {cols}", unexpected)
     single = len(key) == 1
     return _outcome(
