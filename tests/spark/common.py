@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from journey_core.config import load_config
 from journey_core.contract.schema import PUBLISHED
 from journey_core.ops import run_pipeline
 from journey_core.warehouse import connect
-from tests.helpers import CLOCK_COLUMNS
+from tests.helpers import CLOCK_COLUMNS, arrival_day
 
 #: What Spark lacks here (empty when it can run).
 MISSING = [what for what, found in (("java", shutil.which("java")),) if not found]
@@ -32,6 +35,31 @@ except ImportError:
 #: The host time zone the Spark tests run in (the JVM's default and this process's `TZ`): the
 #: pipeline must pin UTC itself, never assume it.
 HOST_TZ = "America/New_York"
+
+
+@contextmanager
+def host_time_zone() -> Iterator[None]:
+    """This process in the host time zone `HOST_TZ` (its `TZ`), restored however the block
+    ends (the worker's later tests read DuckDB's instants in it)."""
+    old_tz = os.environ.get("TZ")
+    os.environ["TZ"] = HOST_TZ
+    time.tzset()
+    try:
+        yield
+    finally:
+        if old_tz is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old_tz
+        time.tzset()
+
+
+def land(sample: Path, folder: Path, files: list[Path], day: date | None) -> None:
+    """The sample's files landed by `day` (`arrival_day`; every file: None) and not yet in the
+    landing `folder` copied into it."""
+    for rel in files:
+        if (day is None or arrival_day(rel) <= day) and not (folder / rel).exists():
+            shutil.copy(sample / rel, folder / rel)
 
 
 def skip_unless_spark() -> None:

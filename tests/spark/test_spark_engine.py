@@ -55,6 +55,8 @@ from tests.spark.common import (
     assert_exports_equal,
     duckdb_run,
     fail_if_missing,
+    host_time_zone,
+    land,
     normalized_rows,
     skip_unless_spark,
 )
@@ -90,10 +92,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     The process's time zone is restored however the module ends, a server that failed to
     start included (the worker's later tests read DuckDB's instants in it)."""
     fail_if_missing()
-    old_tz = os.environ.get("TZ")
-    os.environ["TZ"] = HOST_TZ
-    time.tzset()
-    try:
+    with host_time_zone():
         for attempt in range(3):
             try:
                 spark = spark_session(
@@ -113,12 +112,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
             yield spark
         finally:
             spark.stop()
-    finally:
-        if old_tz is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = old_tz
-        time.tzset()
 
 
 @pytest.fixture(scope="module")
@@ -626,9 +619,7 @@ def test_the_sample_day_by_day_on_spark(server: SparkSession, engine: SparkEngin
     modes = []
     while day < last:
         day = min(day + timedelta(days=step), last) if modes else day
-        for rel in files:
-            if arrival_day(rel) <= day and not (config_path.parent / rel).exists():
-                shutil.copy(sample / rel, config_path.parent / rel)
+        land(sample, config_path.parent, files, day)
         assert cli.main(["run", "--engine", "spark", "--config", str(config_path),
                          "--warehouse", str(out), "--from", day.isoformat()]) == 0, day
         printed = capsys.readouterr().out

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -22,13 +20,15 @@ from pathlib import Path
 import pytest
 
 from pipelines import cli
-from tests.helpers import arrival_day, landing, sample_files
+from tests.helpers import landing, sample_files
 from tests.spark.common import (
     HOST_TZ,
     assert_exports_equal,
     duckdb_run,
     exported,
     fail_if_missing,
+    host_time_zone,
+    land,
     skip_unless_spark,
 )
 
@@ -73,33 +73,17 @@ def _journeys_submitted(config_path: Path, out: Path, night: date) -> str:
 
 @contextmanager
 def _in_host_time_zone() -> Iterator[None]:
-    """This process in the host time zone `HOST_TZ` (the Spark session it starts gets it from
-    the config's Java options), restored however the block ends; the session it started is
-    stopped (its JVM stays, as PySpark's do)."""
-    old_tz = os.environ.get("TZ")
-    os.environ["TZ"] = HOST_TZ
-    time.tzset()
-    try:
-        yield
-    finally:
-        from pyspark.sql import SparkSession
+    """This process in the host time zone `HOST_TZ` (`host_time_zone`; the Spark session it
+    starts gets it from the config's Java options); the session it started is stopped however
+    the block ends (its JVM stays, as PySpark's do)."""
+    with host_time_zone():
+        try:
+            yield
+        finally:
+            from pyspark.sql import SparkSession
 
-        if (session := SparkSession.getActiveSession()) is not None:
-            session.stop()
-        if old_tz is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = old_tz
-        time.tzset()
-
-
-def _land(sample: Path, config_path: Path, files: list[Path], night: date | None) -> None:
-    """The sample's files landed by `night` (every file: None) and not yet in the landing
-    copied into it."""
-    for rel in files:
-        if (night is None or arrival_day(rel) <= night) \
-                and not (config_path.parent / rel).exists():
-            shutil.copy(sample / rel, config_path.parent / rel)
+            if (session := SparkSession.getActiveSession()) is not None:
+                session.stop()
 
 
 def test_journeys_run_on_spark_night_by_night_exports_what_the_duckdb_engine_exports(
@@ -122,7 +106,7 @@ def test_journeys_run_on_spark_night_by_night_exports_what_the_duckdb_engine_exp
     files = sample_files(sample)
     out = tmp_path / "wh"
     first, second = NIGHTS
-    _land(sample, config_path, files, first)
+    land(sample, config_path.parent, files, first)
     printed = _journeys_submitted(config_path, out, first)
     assert "run: full," in printed
     # the config names no master: spark-submit's is the session's
@@ -140,7 +124,7 @@ def test_journeys_run_on_spark_night_by_night_exports_what_the_duckdb_engine_exp
     with _in_host_time_zone():
         for night, reference in ((second, tmp_path / "duckdb_wh2"), (None, sample_warehouse)):
             landed = len(list(config_path.parent.rglob("*.*")))
-            _land(sample, config_path, files, night)
+            land(sample, config_path.parent, files, night)
             assert len(list(config_path.parent.rglob("*.*"))) > landed  # files landed late
             capsys.readouterr()
             night_args = ["--from", night.isoformat()] if night else []
